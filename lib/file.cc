@@ -1,0 +1,48 @@
+#include "lib/file.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "lib/fd.h"
+#include "lib/status.h"
+
+namespace gdn {
+
+absl::StatusOr<std::string> ReadFile(absl::string_view path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, Open(path, O_RDONLY));
+  absl::StatusOr<std::string> data = ReadAll(fd.get());
+  if (!data.ok()) return Annotate(data.status(), absl::StrCat("reading '", path, "'"));
+  return data;
+}
+
+absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mode_t mode) {
+  std::string target(path);
+  std::string::size_type slash = target.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : target.substr(0, slash == 0 ? 1 : slash);
+  std::string tmp = absl::StrCat(target, ".tmp-XXXXXX");
+  int raw = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (raw < 0) return ErrnoError(errno, "create temporary file", tmp);
+  UniqueFd fd(raw);
+  absl::Cleanup remove_tmp = [&tmp] { ::unlink(tmp.c_str()); };
+
+  if (::fchmod(fd.get(), mode) != 0) return ErrnoError(errno, "chmod", tmp);
+  absl::Status written = WriteAll(fd.get(), data);
+  if (!written.ok()) return Annotate(written, absl::StrCat("writing '", tmp, "'"));
+  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", tmp);
+  fd.Reset();
+  if (::rename(tmp.c_str(), target.c_str()) != 0) return ErrnoError(errno, "rename", target);
+  std::move(remove_tmp).Cancel();
+
+  ASSIGN_OR_RETURN(UniqueFd dirfd, Open(dir, O_RDONLY | O_DIRECTORY));
+  if (::fsync(dirfd.get()) != 0) return ErrnoError(errno, "fsync", dir);
+  return absl::OkStatus();
+}
+
+}  // namespace gdn

@@ -1,0 +1,26 @@
+// Whole-file reads and crash-safe writes.
+#ifndef GDN_LIB_FILE_H_
+#define GDN_LIB_FILE_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace gdn {
+
+// The whole content of `path`.
+absl::StatusOr<std::string> ReadFile(absl::string_view path);
+
+// Replaces `path` with `data` so that a reader (or a crash) sees either the old content or
+// the new, never a mix: a temporary file beside it is written, fsynced and renamed over it,
+// then the folder is fsynced. The temporary file is removed if any step fails.
+absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data,
+                             mode_t mode = 0644);
+
+}  // namespace gdn
+
+#endif  // GDN_LIB_FILE_H_

@@ -1,0 +1,62 @@
+#include "lib/file.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "lib/testing/testing.h"
+
+namespace gdn {
+namespace {
+
+std::vector<std::string> List(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') names.push_back(e->d_name);
+  }
+  closedir(d);
+  return names;
+}
+
+TEST(WriteFileAtomic, WritesContentAndMode) {
+  testing::TempDir dir;
+  std::string path = dir.Join("record.json");
+  ASSERT_TRUE(WriteFileAtomic(path, "{\"a\":1}", 0600).ok());
+  EXPECT_EQ(*ReadFile(path), "{\"a\":1}");
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(List(dir.path()), std::vector<std::string>{"record.json"});
+}
+
+TEST(WriteFileAtomic, ReplacesAndLeavesNoTemporaryFile) {
+  testing::TempDir dir;
+  std::string path = dir.Join("f");
+  ASSERT_TRUE(WriteFileAtomic(path, "old").ok());
+  ASSERT_TRUE(WriteFileAtomic(path, "new content").ok());
+  EXPECT_EQ(*ReadFile(path), "new content");
+  EXPECT_EQ(List(dir.path()), std::vector<std::string>{"f"});
+}
+
+TEST(WriteFileAtomic, FailureLeavesTheOldFileAndNoTemporary) {
+  testing::TempDir dir;
+  std::string path = dir.Join("sub");
+  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+  // Renaming a file over a folder fails after the temporary was written.
+  absl::Status s = WriteFileAtomic(path, "x");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(List(dir.path()), std::vector<std::string>{"sub"});
+  EXPECT_FALSE(WriteFileAtomic(dir.Join("missing/f"), "x").ok());
+}
+
+TEST(ReadFile, MissingIsNotFound) {
+  auto r = ReadFile("/nonexistent");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace gdn
