@@ -71,6 +71,12 @@ absl::Status IdMap::Validate() const {
                                                    " ranges; the kernel takes at most ",
                                                    kMaxIdMapLines));
   }
+  size_t bytes = ToProcFile().size();
+  if (bytes > kMaxIdMapBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the id map is ", bytes,
+                                                   " bytes of text; the kernel takes at most ",
+                                                   kMaxIdMapBytes, " in one write"));
+  }
   for (size_t i = 0; i < mappings_.size(); ++i) {
     const IdMapping& a = mappings_[i];
     if (a.count == 0) {

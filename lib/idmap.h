@@ -17,6 +17,8 @@ namespace gdn {
 
 // Since Linux 4.15 a uid_map or gid_map may hold this many lines.
 inline constexpr size_t kMaxIdMapLines = 340;
+// ... and the whole map must be written in one write() of less than a page.
+inline constexpr size_t kMaxIdMapBytes = 4095;
 
 // `count` ids from `container` inside the namespace are `host` ... outside it.
 struct IdMapping {
@@ -40,8 +42,9 @@ class IdMap {
   // Parses the content of /proc/PID/uid_map ("C H N" per line, any spacing).
   static absl::StatusOr<IdMap> FromProcFile(absl::string_view text);
 
-  // What the kernel demands of a map: 1..340 lines, no empty range, no range that runs
-  // past 2^32-1, no two ranges overlapping on either side. The message names the line.
+  // What the kernel demands of a map: 1..340 lines in less than 4096 bytes of text, no
+  // empty range, no range that runs past 2^32-1, no two ranges overlapping on either side.
+  // The message names the offending mapping.
   absl::Status Validate() const;
 
   // The host id of a container id, if mapped.

@@ -36,10 +36,14 @@ TEST(IdMap, ValidatesAsTheKernelDoes) {
   EXPECT_THAT(IdMap({{4294967295u, 0, 1}}).Validate().message(), HasSubstr("runs past"));
   EXPECT_TRUE(IdMap({{4294967294u, 0, 1}}).Validate().ok());
   std::vector<IdMapping> many;
-  for (uint32_t i = 0; i < 341; ++i) many.push_back({i, 1000 + i, 1});
+  for (uint32_t i = 0; i < 341; ++i) many.push_back({i, 100 + i, 1});
   EXPECT_THAT(IdMap(many).Validate().message(), HasSubstr("at most 340"));
   many.pop_back();
   EXPECT_TRUE(IdMap(many).Validate().ok());
+  // 340 lines, but more text than one page.
+  std::vector<IdMapping> wide;
+  for (uint32_t i = 0; i < 340; ++i) wide.push_back({1000000 + i, 1000000 + i, 1});
+  EXPECT_THAT(IdMap(wide).Validate().message(), HasSubstr("bytes of text"));
 }
 
 TEST(IdMap, TranslatesBothWays) {

@@ -1,5 +1,6 @@
 #include "lib/testing/testing.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,22 @@ std::string Runfile(absl::string_view workspace_path) {
 bool InCi() {
   const char* ci = getenv("CI");
   return ci != nullptr && strcmp(ci, "true") == 0;
+}
+
+std::optional<TestUserIds> FindTestUser(const std::string& name) {
+  const struct passwd* pw = getpwnam(name.c_str());
+  if (pw == nullptr) return std::nullopt;
+  return TestUserIds{pw->pw_name, pw->pw_uid, pw->pw_gid};
+}
+
+std::string PrivilegedTestBlocker() {
+  if (geteuid() != 0) return "needs root (run tools/test as root)";
+  for (const char* user : {kTestUser, kOtherTestUser}) {
+    if (!FindTestUser(user).has_value()) {
+      return absl::StrCat("needs the test user ", user, " (tools/test creates it)");
+    }
+  }
+  return "";
 }
 
 TempDir::TempDir() {

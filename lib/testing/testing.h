@@ -3,6 +3,7 @@
 #ifndef GDN_LIB_TESTING_TESTING_H_
 #define GDN_LIB_TESTING_TESTING_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -15,6 +16,22 @@ std::string Runfile(absl::string_view workspace_path);
 
 // True when running under CI (CI=true), where a test that cannot run must fail, not skip.
 bool InCi();
+
+// The unprivileged users that tools/test creates, with /etc/subuid and /etc/subgid ranges.
+inline constexpr char kTestUser[] = "gdn-test";
+inline constexpr char kOtherTestUser[] = "gdn-test2";
+
+struct TestUserIds {
+  std::string name;
+  unsigned uid;
+  unsigned gid;
+};
+// The ids of a test user, or an empty optional when the user does not exist.
+std::optional<TestUserIds> FindTestUser(const std::string& name);
+
+// Why this machine cannot run a privileged test, or "" when it can: root is needed, and the
+// test users. Use with GDN_SKIP_UNLESS_PRIVILEGED().
+std::string PrivilegedTestBlocker();
 
 // A fresh folder under /tmp that any user may enter (mode 0755), removed with everything in
 // it when the object goes away. /tmp rather than TEST_TMPDIR, because the unprivileged test
@@ -36,5 +53,15 @@ class TempDir {
 };
 
 }  // namespace gdn::testing
+
+// Skips the test where the machine cannot run it; under CI it fails instead (STYLE.md 18).
+#define GDN_SKIP_UNLESS_PRIVILEGED()                                             \
+  do {                                                                          \
+    std::string gdn_blocker_ = ::gdn::testing::PrivilegedTestBlocker();          \
+    if (!gdn_blocker_.empty()) {                                                \
+      if (::gdn::testing::InCi()) FAIL() << "cannot run under CI: " << gdn_blocker_; \
+      GTEST_SKIP() << gdn_blocker_;                                             \
+    }                                                                           \
+  } while (0)
 
 #endif  // GDN_LIB_TESTING_TESTING_H_
