@@ -38,10 +38,11 @@ absl::Status ReadJsonMessage(absl::string_view path, google::protobuf::Message* 
   return parsed;
 }
 
-std::string ToJson(const google::protobuf::Message& msg, bool pretty) {
+std::string ToJson(const google::protobuf::Message& msg, const PrintOptions& options) {
   google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = true;
-  print_options.add_whitespace = pretty;
+  print_options.preserve_proto_field_names = !options.json_names;
+  print_options.add_whitespace = options.pretty;
+  print_options.always_print_primitive_fields = options.defaults;
   std::string out;
   // Printing a valid message cannot fail.
   (void)google::protobuf::util::MessageToJsonString(msg, &out, print_options);
@@ -49,8 +50,9 @@ std::string ToJson(const google::protobuf::Message& msg, bool pretty) {
   return out;
 }
 
-absl::Status WriteJsonToStdout(const google::protobuf::Message& msg, bool pretty) {
-  return WriteAll(STDOUT_FILENO, ToJson(msg, pretty));
+absl::Status WriteJsonToStdout(const google::protobuf::Message& msg,
+                               const PrintOptions& options) {
+  return WriteAll(STDOUT_FILENO, ToJson(msg, options));
 }
 
 }  // namespace gdn

@@ -26,11 +26,21 @@ absl::Status ParseJson(absl::string_view json, google::protobuf::Message* msg,
 absl::Status ReadJsonMessage(absl::string_view path, google::protobuf::Message* msg,
                              const ParseOptions& options = {});
 
-// The message as JSON text with the original field names, followed by a newline.
-std::string ToJson(const google::protobuf::Message& msg, bool pretty = false);
+struct PrintOptions {
+  bool pretty = false;
+  // Field names as declared (snake_case, our contracts) or their json_name (documents
+  // defined by others, such as OCI's "ociVersion" and "containerID").
+  bool json_names = false;
+  // Print fields that hold their default value.
+  bool defaults = false;
+};
+
+// The message as JSON text, followed by a newline.
+std::string ToJson(const google::protobuf::Message& msg, const PrintOptions& options = {});
 
 // Writes ToJson(msg) to stdout.
-absl::Status WriteJsonToStdout(const google::protobuf::Message& msg, bool pretty = false);
+absl::Status WriteJsonToStdout(const google::protobuf::Message& msg,
+                               const PrintOptions& options = {});
 
 }  // namespace gdn
 

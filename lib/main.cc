@@ -19,7 +19,7 @@ namespace gdn {
 namespace {
 
 void Report(const std::string& program, const absl::Status& status) {
-  if (status.ok()) return;
+  if (status.ok() || CarriedExitCode(status).has_value()) return;
   std::string message(status.message());
   if (message.empty()) message = status.ToString();
   std::string line = absl::StrCat(program, ": ", message, "\n");
@@ -89,6 +89,17 @@ int RunMain(int argc, char** argv, absl::string_view usage, const MainBody& body
   }
   gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
   google::InitGoogleLogging(argv[0]);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::Status status = body(args);
+  Report(program, status);
+  return ExitCodeFor(status);
+}
+
+int RunCommandMain(int argc, char** argv, const MainBody& body) {
+  std::string program = ProgramName(argc > 0 ? argv[0] : nullptr);
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = google::GLOG_WARNING;
+  google::InitGoogleLogging(argc > 0 ? argv[0] : "gdn");
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::Status status = body(args);
   Report(program, status);

@@ -20,6 +20,10 @@ using MainBody = std::function<absl::Status(const std::vector<std::string>& args
 // "<program>: <message>" on stderr when it fails.
 int RunMain(int argc, char** argv, absl::string_view usage, const MainBody& body);
 
+// For binaries with subcommands that parse their own flags (lib/cli.h): logging to stderr
+// at WARNING and above, `body` gets every argument, failures are reported as by RunMain.
+int RunCommandMain(int argc, char** argv, const MainBody& body);
+
 // For setuid binaries. Before anything else it makes sure stdin, stdout and stderr are open,
 // clears the environment (PATH is set to a fixed safe value), and puts every logging flag
 // back to a safe value so that nothing the caller set through GLOG_* or FLAGS_* variables

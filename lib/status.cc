@@ -43,12 +43,26 @@ absl::Status UsageError(absl::string_view message) {
   return status;
 }
 
+absl::Status ExitWith(int code) {
+  if (code == 0) return absl::OkStatus();
+  absl::Status status = absl::UnknownError("");
+  status.SetPayload("gdn/exit-code", absl::Cord(std::to_string(code)));
+  return status;
+}
+
+std::optional<int> CarriedExitCode(const absl::Status& status) {
+  auto payload = status.GetPayload("gdn/exit-code");
+  if (!payload.has_value()) return std::nullopt;
+  return std::stoi(std::string(*payload));
+}
+
 bool IsUsageError(const absl::Status& status) {
   return status.GetPayload(kUsagePayload).has_value();
 }
 
 int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return kExitOk;
+  if (std::optional<int> code = CarriedExitCode(status)) return *code;
   if (IsUsageError(status)) return kExitUsage;
   switch (status.code()) {
     case absl::StatusCode::kNotFound:

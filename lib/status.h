@@ -3,6 +3,7 @@
 #ifndef GDN_LIB_STATUS_H_
 #define GDN_LIB_STATUS_H_
 
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -31,6 +32,12 @@ absl::Status ErrnoError(int err, absl::string_view op, absl::string_view path = 
 // A status for bad or missing flags; ExitCodeFor() maps it to kExitUsage.
 absl::Status UsageError(absl::string_view message);
 bool IsUsageError(const absl::Status& status);
+
+// A status that makes a binary exit with `code` and print nothing: for commands such as
+// `spawn run` that exit with their process's status. OK for 0.
+absl::Status ExitWith(int code);
+// The code carried by ExitWith(), if any.
+std::optional<int> CarriedExitCode(const absl::Status& status);
 
 // The documented exit code for a status.
 int ExitCodeFor(const absl::Status& status);

@@ -42,6 +42,13 @@ TEST(ExitCodeFor, CoversTheDesignTable) {
   EXPECT_EQ(ExitCodeFor(absl::InternalError("x")), 1);
 }
 
+TEST(ExitWith, CarriesAProcessExitCode) {
+  EXPECT_TRUE(ExitWith(0).ok());
+  EXPECT_EQ(ExitCodeFor(ExitWith(137)), 137);
+  EXPECT_EQ(CarriedExitCode(ExitWith(3)), 3);
+  EXPECT_EQ(CarriedExitCode(absl::NotFoundError("x")), std::nullopt);
+}
+
 TEST(Annotate, KeepsCodeAndUsagePayload) {
   absl::Status s = Annotate(UsageError("bad flag"), "idmap apply");
   EXPECT_EQ(s.message(), "idmap apply: bad flag");

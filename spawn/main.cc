@@ -1,0 +1,206 @@
+// spawn: an OCI runtime with the command line runc and crun share.
+//
+//   spawn [--root DIR] [--log FILE] [--log-format text|json] [--idmap PATH] COMMAND ...
+//     create --bundle DIR [--pid-file F] [--console-socket S] [--preserve-fds N] ID
+//     start ID
+//     run --bundle DIR [--detach] [--keep] [--pid-file F] [--console-socket S] ID
+//     exec [--process FILE | ID -- ARGS...] [--detach] [--pid-file F] [--tty]
+//          [--console-socket S] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]...
+//     state ID | kill [--all] ID [SIGNAL] | delete [--force] ID
+//     list [--format table|json] [--quiet] | ps [--format table|json] ID
+//     spec [--bundle DIR] [--rootless] [--image FILE|-]
+//
+// Flags that podman and conmon pass to a runtime (--systemd-cgroup, --no-pivot,
+// --no-new-keyring, --debug, ...) are accepted.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "lib/cli.h"
+#include "lib/contract.h"
+#include "lib/fd.h"
+#include "lib/file.h"
+#include "lib/main.h"
+#include "lib/status.h"
+#include "spawn/runtime.h"
+#include "spawn/spec.h"
+
+namespace gdn::spawn {
+namespace {
+
+constexpr char kVersion[] = "spawn version 0.1.0\nspec: 1.0.2\n";
+
+const std::vector<FlagSpec> kGlobal = {
+    {"root"}, {"log"}, {"log-format"}, {"idmap"}, {"criu"}, {"rootless"},
+    {"debug", 0, false}, {"systemd-cgroup", 0, false}, {"version", 'v', false},
+    {"help", 'h', false}};
+
+const std::vector<FlagSpec> kCreate = {
+    {"bundle", 'b'}, {"pid-file"}, {"console-socket"}, {"preserve-fds"},
+    {"no-pivot", 0, false}, {"no-new-keyring", 0, false}, {"detach", 'd', false},
+    {"keep", 0, false}};
+
+const std::vector<FlagSpec> kExec = {
+    {"process", 'p'}, {"detach", 'd', false}, {"pid-file"}, {"console-socket"},
+    {"tty", 't', false}, {"cwd"}, {"env", 'e'}, {"user", 'u'}, {"cap", 'c'},
+    {"no-new-privs", 0, false}, {"process-label"}, {"apparmor"}, {"preserve-fds"},
+    {"additional-gids", 'g'}, {"ignore-paused", 0, false}, {"cgroup"}};
+
+absl::StatusOr<std::string> One(const ParsedFlags& f, const char* what) {
+  if (f.positional.size() != 1) {
+    return UsageError(absl::StrCat("expected exactly one ", what));
+  }
+  return f.positional[0];
+}
+
+absl::StatusOr<int> Int(const ParsedFlags& f, const char* name) {
+  int n = 0;
+  if (f.Has(name) && (!absl::SimpleAtoi(f.Get(name), &n) || n < 0)) {
+    return UsageError(absl::StrCat("--", name, " takes a number"));
+  }
+  return n;
+}
+
+absl::Status Print(const std::string& text) { return WriteAll(STDOUT_FILENO, text); }
+
+absl::Status Dispatch(const std::string& cmd, const std::vector<std::string>& rest,
+                      Runtime& runtime) {
+  if (cmd == "create" || cmd == "run") {
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, kCreate, false));
+    CreateOptions o;
+    ASSIGN_OR_RETURN(o.id, One(f, "container id"));
+    o.bundle = f.Get("bundle");
+    o.pid_file = f.Get("pid-file");
+    o.console_socket = f.Get("console-socket");
+    ASSIGN_OR_RETURN(o.preserve_fds, Int(f, "preserve-fds"));
+    if (cmd == "create") return runtime.Create(o);
+    ASSIGN_OR_RETURN(int status, runtime.Run(o, f.Bool("detach"), f.Bool("keep")));
+    return ExitWith(status);
+  }
+  if (cmd == "start" || cmd == "state" || cmd == "delete" || cmd == "kill" || cmd == "ps") {
+    std::vector<FlagSpec> specs;
+    if (cmd == "delete") specs = {{"force", 'f', false}};
+    if (cmd == "kill") specs = {{"all", 'a', false}, {"signal", 's'}};
+    if (cmd == "ps") specs = {{"format", 'f'}};
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, specs, false));
+    if (cmd == "kill") {
+      if (f.positional.empty() || f.positional.size() > 2) {
+        return UsageError("kill takes a container id and, optionally, a signal");
+      }
+      std::string signal = f.positional.size() == 2 ? f.positional[1] : f.Get("signal", "TERM");
+      return runtime.Kill(f.positional[0], signal, f.Bool("all"));
+    }
+    ASSIGN_OR_RETURN(std::string id, One(f, "container id"));
+    if (cmd == "start") return runtime.Start(id);
+    if (cmd == "delete") return runtime.Delete(id, f.Bool("force"));
+    if (cmd == "ps") {
+      ASSIGN_OR_RETURN(std::string out, runtime.Ps(id, f.Get("format")));
+      return Print(out);
+    }
+    ASSIGN_OR_RETURN(std::string out, runtime.State(id));
+    return Print(out);
+  }
+  if (cmd == "list") {
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"format", 'f'}, {"quiet", 'q', false}}, false));
+    if (!f.positional.empty()) return UsageError("list takes no arguments");
+    ASSIGN_OR_RETURN(std::string out, runtime.List(f.Get("format"), f.Bool("quiet")));
+    return Print(out);
+  }
+  if (cmd == "exec") {
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, kExec, true));
+    if (f.positional.empty()) return UsageError("exec needs a container id");
+    ExecOptions o;
+    o.id = f.positional[0];
+    o.args.assign(f.positional.begin() + 1, f.positional.end());
+    o.process_file = f.Get("process");
+    o.env = f.All("env");
+    o.cwd = f.Get("cwd");
+    o.user = f.Get("user");
+    o.caps = f.All("cap");
+    o.tty = f.Bool("tty");
+    o.no_new_privs = f.Bool("no-new-privs");
+    o.detach = f.Bool("detach");
+    o.pid_file = f.Get("pid-file");
+    o.console_socket = f.Get("console-socket");
+    ASSIGN_OR_RETURN(o.preserve_fds, Int(f, "preserve-fds"));
+    ASSIGN_OR_RETURN(int status, runtime.Exec(o));
+    return ExitWith(status);
+  }
+  if (cmd == "spec") {
+    ASSIGN_OR_RETURN(ParsedFlags f,
+                     ParseFlags(rest, {{"bundle", 'b'}, {"rootless", 0, false}, {"image"}}, false));
+    if (!f.positional.empty()) return UsageError("spec takes no arguments");
+    oci::Spec spec = DefaultSpec({f.Bool("rootless"), geteuid(), getegid()});
+    if (f.Has("image")) {
+      std::string image = f.Get("image");
+      std::string text;
+      if (image == "-") {
+        ASSIGN_OR_RETURN(text, ReadAll(STDIN_FILENO));
+      } else {
+        ASSIGN_OR_RETURN(text, ReadFile(image));
+      }
+      RETURN_IF_ERROR(MergeImage(text, &spec));
+    }
+    std::string path = absl::StrCat(f.Get("bundle", "."), "/config.json");
+    if (access(path.c_str(), F_OK) == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(path, " exists; remove it first"));
+    }
+    return WriteFileAtomic(path, SpecJson(spec), 0644);
+  }
+  if (cmd == "features") {
+    return Print(R"({"ociVersionMin":"1.0.0","ociVersionMax":"1.0.2"})" "\n");
+  }
+  if (cmd == "version") return Print(kVersion);
+  return UsageError(absl::StrCat("unknown command \"", cmd, "\"; see spawn --help"));
+}
+
+// conmon and podman read the error of a failed runtime call from --log.
+void Log(const std::string& path, const std::string& format, const absl::Status& status) {
+  if (path.empty() || status.ok() || CarriedExitCode(status).has_value()) return;
+  std::string now = absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
+  std::string msg(status.message());
+  std::string line;
+  if (format == "json") {
+    std::string escaped;
+    for (char c : msg) {
+      if (c == '"' || c == '\\') escaped.push_back('\\');
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      escaped.push_back(c);
+    }
+    line = absl::StrCat(R"({"level":"error","msg":")", escaped, R"(","time":")", now, "\"}\n");
+  } else {
+    line = absl::StrCat("time=\"", now, "\" level=error msg=\"", msg, "\"\n");
+  }
+  absl::StatusOr<UniqueFd> fd = Open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+  if (fd.ok()) (void)WriteAll(fd->get(), line);
+}
+
+constexpr char kUsage[] =
+    "usage: spawn [--root DIR] [--log FILE] [--log-format text|json] [--idmap PATH] COMMAND\n"
+    "commands: create, start, run, exec, state, kill, delete, list, ps, spec, features\n";
+
+absl::Status Main(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(ParsedFlags global, ParseFlags(args, kGlobal, true));
+  if (global.Bool("version")) return Print(kVersion);
+  if (global.Bool("help") || global.positional.empty()) {
+    RETURN_IF_ERROR(Print(kUsage));
+    return global.positional.empty() && !global.Bool("help") ? UsageError("missing command")
+                                                            : absl::OkStatus();
+  }
+  Runtime runtime({global.Get("root"), global.Get("idmap")});
+  std::vector<std::string> rest(global.positional.begin() + 1, global.positional.end());
+  absl::Status status = Dispatch(global.positional[0], rest, runtime);
+  Log(global.Get("log"), global.Get("log-format"), status);
+  return status;
+}
+
+}  // namespace
+}  // namespace gdn::spawn
+
+int main(int argc, char** argv) { return gdn::RunCommandMain(argc, argv, gdn::spawn::Main); }

@@ -1,0 +1,835 @@
+#include "spawn/runtime.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "lib/contract.h"
+#include "lib/fd.h"
+#include "lib/file.h"
+#include "lib/status.h"
+#include "lib/subprocess.h"
+#include "re2/re2.h"
+#include "spawn/config.pb.h"
+#include "spawn/init_child.h"
+#include "spawn/linux_names.h"
+#include "spawn/plan.h"
+#include "spawn/record.pb.h"
+#include "spawn/sync.h"
+
+namespace gdn::spawn {
+namespace {
+
+constexpr char kStateFile[] = "state.json";
+constexpr char kExecFifo[] = "exec.fifo";
+constexpr char kOciVersion[] = "1.0.2";
+
+// Signals `run` and `exec` pass on to the container's process.
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+// The start time of a process (field 22 of /proc/PID/stat) and whether it still runs
+// (not a zombie). 0 when there is no such process.
+uint64_t StartTime(int pid, bool* running) {
+  *running = false;
+  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return 0;
+  std::string::size_type close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(stat->substr(close + 2), ' ');
+  // f[0] is field 3 (state); field 22 is f[19].
+  if (f.size() < 20) return 0;
+  *running = f[0] != "Z" && f[0] != "X";
+  uint64_t start = 0;
+  (void)absl::SimpleAtoi(f[19], &start);
+  return start;
+}
+
+bool Alive(const Record& r) {
+  if (r.pid() <= 0) return false;
+  bool running;
+  uint64_t start = StartTime(r.pid(), &running);
+  return running && start == r.pid_start_time();
+}
+
+std::string Status(const std::string& dir, const Record& r) {
+  if (r.pid() <= 0) return "creating";
+  if (!Alive(r)) return "stopped";
+  return Exists(absl::StrCat(dir, "/", kExecFifo)) ? "created" : "running";
+}
+
+// Waits (at most `limit`) for a process that is not our child to end.
+bool WaitGone(const Record& r, absl::Duration limit) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, r.pid(), 0)));
+  absl::Time deadline = absl::Now() + limit;
+  while (Alive(r)) {
+    if (absl::Now() >= deadline) return false;
+    if (pidfd.valid()) {
+      struct pollfd p = {pidfd.get(), POLLIN, 0};
+      poll(&p, 1, 10);
+    } else {
+      usleep(1000);
+    }
+  }
+  return true;
+}
+
+// The pids of a container: every process in its pid namespace, or init and its descendants.
+std::vector<int> ContainerPids(const Record& r) {
+  std::vector<int> pids;
+  if (!Alive(r)) return pids;
+  char target[64] = {};
+  std::string ns_link = absl::StrCat("/proc/", r.pid(), "/ns/pid");
+  ssize_t n = readlink(ns_link.c_str(), target, sizeof target - 1);
+  std::map<int, int> parent;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return {r.pid()};
+  while (struct dirent* e = readdir(d)) {
+    int pid;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    if (r.new_pid_namespace() && n > 0) {
+      char link[64] = {};
+      std::string path = absl::StrCat("/proc/", pid, "/ns/pid");
+      if (readlink(path.c_str(), link, sizeof link - 1) == n && memcmp(link, target, n) == 0) {
+        pids.push_back(pid);
+      }
+      continue;
+    }
+    absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    if (!stat.ok()) continue;
+    std::string::size_type close = stat->rfind(')');
+    std::vector<std::string> f = absl::StrSplit(stat->substr(close + 2), ' ');
+    int ppid;
+    if (f.size() > 1 && absl::SimpleAtoi(f[1], &ppid)) parent[pid] = ppid;
+  }
+  closedir(d);
+  if (!r.new_pid_namespace() || n <= 0) {
+    for (const auto& [pid, ppid] : parent) {
+      for (int p = pid; p > 1; p = parent.count(p) ? parent[p] : 0) {
+        if (p == r.pid()) {
+          pids.push_back(pid);
+          break;
+        }
+      }
+    }
+  }
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+std::string RootDefault() {
+  if (geteuid() == 0) return "/run/spawn";
+  const char* xdg = getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && *xdg == '/' && Exists(xdg)) return absl::StrCat(xdg, "/spawn");
+  return absl::StrCat("/tmp/spawn-", geteuid());
+}
+
+// The idmap helper: --idmap, else beside this binary (or bazel-bin/idmap), else PATH.
+std::string FindIdmap(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  char self[PATH_MAX] = {};
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    for (const std::string& candidate : {dir + "/idmap", dir + "/../idmap/idmap"}) {
+      if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+  }
+  return "idmap";
+}
+
+absl::Status WriteProc(int pid, const char* file, const std::string& data) {
+  std::string path = absl::StrCat("/proc/", pid, "/", file);
+  ASSIGN_OR_RETURN(UniqueFd fd, Open(path, O_WRONLY));
+  if (write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    return ErrnoError(errno, "write", path);
+  }
+  return absl::OkStatus();
+}
+
+// Writes the maps of the new user namespace of `pid`: directly when the kernel lets us
+// (root, or only our own ids), else through the setuid idmap.
+absl::Status WriteIdMaps(int pid, const Plan& plan, const std::string& idmap) {
+  uid_t euid = geteuid();
+  gid_t egid = getegid();
+  if (euid == 0) {
+    RETURN_IF_ERROR(WriteProc(pid, "uid_map", plan.uid_map.ToProcFile()));
+    return WriteProc(pid, "gid_map", plan.gid_map.ToProcFile());
+  }
+  const auto& u = plan.uid_map.mappings();
+  const auto& g = plan.gid_map.mappings();
+  if (u.size() == 1 && u[0].host == euid && u[0].count == 1 && g.size() == 1 &&
+      g[0].host == egid && g[0].count == 1) {
+    RETURN_IF_ERROR(WriteProc(pid, "setgroups", "deny"));
+    RETURN_IF_ERROR(WriteProc(pid, "gid_map", plan.gid_map.ToProcFile()));
+    return WriteProc(pid, "uid_map", plan.uid_map.ToProcFile());
+  }
+  SubprocessOptions o;
+  o.argv = {idmap, "apply", "--pid", absl::StrCat(pid)};
+  for (const IdMapping& m : u) {
+    o.argv.insert(o.argv.end(), {"--uid-map", absl::StrCat(m.container, ":", m.host, ":", m.count)});
+  }
+  for (const IdMapping& m : g) {
+    o.argv.insert(o.argv.end(), {"--gid-map", absl::StrCat(m.container, ":", m.host, ":", m.count)});
+  }
+  o.timeout = absl::Seconds(30);
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  if (!r.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the uid/gid maps need the setuid helper idmap, which could not be run (",
+        r.status().message(), "); install it with setup or pass --idmap"));
+  }
+  if (!r->ok()) {
+    std::string why(absl::StripTrailingAsciiWhitespace(r->err));
+    absl::Status s = absl::PermissionDeniedError(absl::StrCat("idmap ", r->Describe(), ": ", why));
+    if (r->exited && r->exit_code == kExitNotFound) return absl::NotFoundError(s.message());
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChildError(const SyncMessage& m) {
+  std::string text(m.text, strnlen(m.text, sizeof m.text));
+  if (m.err == 0) return absl::InvalidArgumentError(text);
+  absl::Status s = ErrnoError(m.err, "");
+  return absl::Status(s.code(), text);
+}
+
+absl::StatusOr<UniqueFd> ConnectConsole(const std::string& path) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("--console-socket path too long: ", path));
+  }
+  memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError(errno, "socket");
+  if (connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError(errno, "connect to the console socket", path);
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> LockDir(const std::string& dir) {
+  ASSIGN_OR_RETURN(UniqueFd fd, Open(dir, O_RDONLY | O_DIRECTORY));
+  if (flock(fd.get(), LOCK_EX) != 0) return ErrnoError(errno, "lock", dir);
+  return fd;
+}
+
+absl::StatusOr<oci::Spec> ReadSpec(const std::string& bundle) {
+  oci::Spec spec;
+  std::string path = absl::StrCat(bundle, "/config.json");
+  absl::Status read = ReadJsonMessage(path, &spec, {/*ignore_unknown_fields=*/true});
+  if (absl::IsNotFound(read)) {
+    return absl::NotFoundError(absl::StrCat("no config.json in the bundle ", bundle));
+  }
+  if (!read.ok()) return read;
+  return spec;
+}
+
+absl::Status RemoveDir(const std::string& dir) {
+  for (const char* name : {kStateFile, kExecFifo}) {
+    std::string path = absl::StrCat(dir, "/", name);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "remove", path);
+  }
+  // Leftover temporary files of an interrupted atomic write.
+  DIR* d = opendir(dir.c_str());
+  if (d != nullptr) {
+    while (struct dirent* e = readdir(d)) {
+      if (strncmp(e->d_name, "state.json.tmp-", 15) == 0) {
+        unlinkat(dirfd(d), e->d_name, 0);
+      }
+    }
+    closedir(d);
+  }
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "remove", dir);
+  return absl::OkStatus();
+}
+
+sigset_t ForwardedSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kForwarded) sigaddset(&set, s);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+// Waits for our child `pid`, passing on the forwarded signals; its shell status.
+int WaitForwarding(pid_t pid) {
+  sigset_t set = ForwardedSet();
+  for (;;) {
+    int status;
+    pid_t got = waitpid(pid, &status, WNOHANG);
+    if (got == pid) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (got < 0 && errno != EINTR) return 255;
+    siginfo_t info;
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&set, &info, &tick);
+    if (sig > 0 && sig != SIGCHLD) kill(pid, sig);
+  }
+}
+
+// The container's process as the --process file or flags of `exec` ask, over `base`.
+absl::StatusOr<ProcessPlan> ExecProcessPlan(const ExecOptions& o, const oci::Process& base) {
+  oci::Process p;
+  if (!o.process_file.empty()) {
+    RETURN_IF_ERROR(ReadJsonMessage(o.process_file, &p, {/*ignore_unknown_fields=*/true}));
+    return MakeProcessPlan(p);
+  }
+  if (o.args.empty()) return UsageError("exec needs a command (or --process)");
+  p = base;
+  p.clear_args();
+  for (const std::string& a : o.args) p.add_args(a);
+  for (const std::string& e : o.env) {
+    std::string name = e.substr(0, e.find('='));
+    bool replaced = false;
+    for (std::string& existing : *p.mutable_env()) {
+      if (existing.substr(0, existing.find('=')) == name) {
+        existing = e;
+        replaced = true;
+      }
+    }
+    if (!replaced) p.add_env(e);
+  }
+  if (!o.cwd.empty()) p.set_cwd(o.cwd);
+  if (!o.user.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(o.user, ':');
+    uint32_t uid = 0, gid = 0;
+    if (parts.size() > 2 || !absl::SimpleAtoi(parts[0], &uid) ||
+        (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &gid))) {
+      return UsageError(absl::StrCat("--user \"", o.user, "\" is not UID[:GID]"));
+    }
+    p.mutable_user()->set_uid(uid);
+    p.mutable_user()->set_gid(gid);
+  }
+  for (const std::string& cap : o.caps) {
+    for (auto* set : {p.mutable_capabilities()->mutable_bounding(),
+                      p.mutable_capabilities()->mutable_effective(),
+                      p.mutable_capabilities()->mutable_permitted()}) {
+      *set->Add() = cap;
+    }
+  }
+  p.set_terminal(o.tty);
+  if (o.no_new_privs) p.set_no_new_privileges(true);
+  return MakeProcessPlan(p);
+}
+
+}  // namespace
+
+absl::Status CheckContainerId(const std::string& id) {
+  static const LazyRE2 kId = {"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"};
+  if (!RE2::FullMatch(id, *kId)) {
+    return UsageError(absl::StrCat("invalid container id \"", id,
+                                   "\": 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"));
+  }
+  return absl::OkStatus();
+}
+
+Runtime::Runtime(RuntimeOptions options)
+    : options_(std::move(options)), root_(options_.root.empty() ? RootDefault() : options_.root) {}
+
+std::string Runtime::Dir(const std::string& id) const { return absl::StrCat(root_, "/", id); }
+
+absl::Status Runtime::EnsureRoot() {
+  if (mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST) {
+    // Make the parents of an explicit --root, as runc does.
+    SubprocessOptions o;
+    o.argv = {"mkdir", "-p", "-m", "0700", root_};
+    absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+    if (!r.ok() || !r->ok()) return ErrnoError(ENOENT, "create the state root", root_);
+  }
+  struct stat st;
+  if (lstat(root_.c_str(), &st) != 0) return ErrnoError(errno, "stat", root_);
+  if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the state root ", root_, " is not a folder owned by uid ", geteuid()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_start) {
+  RETURN_IF_ERROR(CheckContainerId(o.id));
+  char bundle_buf[PATH_MAX];
+  std::string bundle_arg = o.bundle.empty() ? "." : o.bundle;
+  if (realpath(bundle_arg.c_str(), bundle_buf) == nullptr) {
+    return ErrnoError(errno, "open the bundle", bundle_arg);
+  }
+  std::string bundle = bundle_buf;
+  ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(bundle));
+  RuntimeContext context{geteuid(), getegid()};
+  ASSIGN_OR_RETURN(Plan plan, MakePlan(spec, bundle, context));
+  plan.process.PrepareExec();
+  if (plan.process.terminal && o.console_socket.empty()) {
+    return absl::InvalidArgumentError(
+        "process.terminal is true: pass --console-socket to receive the terminal");
+  }
+
+  RETURN_IF_ERROR(EnsureRoot());
+  std::string dir = Dir(o.id);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) {
+      return absl::AlreadyExistsError(absl::StrCat("container \"", o.id, "\" already exists"));
+    }
+    return ErrnoError(errno, "create", dir);
+  }
+  absl::Cleanup remove_dir = [&dir] { (void)RemoveDir(dir); };
+  ASSIGN_OR_RETURN(UniqueFd lock, LockDir(dir));
+
+  UniqueFd fifo;
+  if (wait_for_start) {
+    std::string path = absl::StrCat(dir, "/", kExecFifo);
+    if (mkfifo(path.c_str(), 0600) != 0) return ErrnoError(errno, "mkfifo", path);
+    // O_RDWR never blocks; the init reads from it until `start` writes a byte.
+    ASSIGN_OR_RETURN(fifo, Open(path, O_RDWR));
+  }
+  UniqueFd console;
+  if (!o.console_socket.empty()) {
+    ASSIGN_OR_RETURN(console, ConnectConsole(o.console_socket));
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return ErrnoError(errno, "socketpair");
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+
+  // Signals we pass on while waiting stay blocked in us, and are unblocked in the child.
+  sigset_t forwarded = ForwardedSet(), previous;
+  sigprocmask(SIG_BLOCK, &forwarded, &previous);
+  pid_t pid = static_cast<pid_t>(
+      syscall(SYS_clone, static_cast<unsigned long>(plan.clone_flags) | SIGCHLD, nullptr,
+              nullptr, nullptr, nullptr));
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    ours.Reset();
+    InitFds fds;
+    fds.sync = theirs.get();
+    fds.exec_fifo = fifo.get();
+    fds.console = console.get();
+    fds.preserve_fds = o.preserve_fds;
+    RunInitChild(plan, fds);
+  }
+  if (pid < 0) {
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    return ErrnoError(err, "clone the container's init (namespaces)");
+  }
+  theirs.Reset();
+  fifo.Reset();
+  console.Reset();
+  absl::Cleanup kill_init = [pid] {
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+  };
+  absl::Cleanup restore_mask = [&previous, wait_for_start] {
+    if (wait_for_start) sigprocmask(SIG_SETMASK, &previous, nullptr);
+  };
+
+  if (plan.new_userns) {
+    RETURN_IF_ERROR(WriteIdMaps(pid, plan, FindIdmap(options_.idmap)));
+    SyncMessage go = {};
+    go.type = kMapsWritten;
+    if (send(ours.get(), &go, sizeof go, MSG_NOSIGNAL) < 0) {
+      return absl::InternalError("the container's init died before its maps were written");
+    }
+  }
+  SyncMessage m = {};
+  ssize_t n;
+  do {
+    n = recv(ours.get(), &m, sizeof m, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof m)) {
+    int status = 0;
+    std::move(kill_init).Cancel();
+    waitpid(pid, &status, 0);
+    return absl::InternalError(absl::StrCat(
+        "the container's init ended before it was ready (",
+        WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status))
+                          : absl::StrCat("signal ", WTERMSIG(status)),
+        ")"));
+  }
+  if (m.type == kError) return ChildError(m);
+
+  Record record;
+  record.set_id(o.id);
+  record.set_pid(pid);
+  bool running;
+  record.set_pid_start_time(StartTime(pid, &running));
+  record.set_bundle(bundle);
+  record.set_rootfs(plan.rootfs);
+  record.set_created(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
+  record.set_owner_uid(geteuid());
+  for (const auto& [k, v] : spec.annotations()) (*record.mutable_annotations())[k] = v;
+  record.set_new_pid_namespace((plan.clone_flags & CLONE_NEWPID) != 0);
+  record.set_new_user_namespace(plan.new_userns);
+  RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), ToJson(record), 0600));
+  if (!o.pid_file.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(pid), 0644));
+  }
+  std::move(kill_init).Cancel();
+  std::move(remove_dir).Cancel();
+  return pid;
+}
+
+absl::Status Runtime::Create(const CreateOptions& o) {
+  return CreateInit(o, /*wait_for_start=*/true).status();
+}
+
+namespace {
+
+absl::StatusOr<Record> ReadRecord(const std::string& dir, const std::string& id) {
+  Record r;
+  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kStateFile), &r);
+  if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  if (!s.ok()) return s;
+  return r;
+}
+
+}  // namespace
+
+absl::Status Runtime::Start(const std::string& id) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  std::string dir = Dir(id);
+  absl::StatusOr<UniqueFd> lock = LockDir(dir);
+  if (absl::IsNotFound(lock.status())) {
+    return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  }
+  if (!lock.ok()) return lock.status();
+  ASSIGN_OR_RETURN(Record r, ReadRecord(dir, id));
+  std::string status = Status(dir, r);
+  if (status != "created") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", id, "\" is ", status, ", not created: it cannot start"));
+  }
+  std::string fifo_path = absl::StrCat(dir, "/", kExecFifo);
+  absl::StatusOr<UniqueFd> fifo = Open(fifo_path, O_WRONLY | O_NONBLOCK);
+  if (!fifo.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", id, "\" is not waiting to start: ", fifo.status().message()));
+  }
+  RETURN_IF_ERROR(WriteAll(fifo->get(), "0"));
+  if (unlink(fifo_path.c_str()) != 0) return ErrnoError(errno, "remove", fifo_path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Runtime::Run(const CreateOptions& o, bool detach, bool keep) {
+  ASSIGN_OR_RETURN(int pid, CreateInit(o, /*wait_for_start=*/false));
+  if (detach) return 0;
+  int status = WaitForwarding(pid);
+  sigset_t forwarded = ForwardedSet();
+  sigprocmask(SIG_UNBLOCK, &forwarded, nullptr);
+  if (!keep) RETURN_IF_ERROR(Delete(o.id, /*force=*/true));
+  return status;
+}
+
+absl::StatusOr<std::string> Runtime::State(const std::string& id) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  std::string dir = Dir(id);
+  ASSIGN_OR_RETURN(Record r, ReadRecord(dir, id));
+  oci::State state;
+  state.set_oci_version(kOciVersion);
+  state.set_id(r.id());
+  state.set_status(Status(dir, r));
+  state.set_pid(state.status() == "stopped" ? 0 : r.pid());
+  state.set_bundle(r.bundle());
+  state.set_rootfs(r.rootfs());
+  state.set_created(r.created());
+  state.set_owner(r.owner_uid() == 0 ? "root" : absl::StrCat(r.owner_uid()));
+  for (const auto& [k, v] : r.annotations()) (*state.mutable_annotations())[k] = v;
+  PrintOptions print;
+  print.json_names = true;
+  print.pretty = true;
+  return ToJson(state, print);
+}
+
+absl::Status Runtime::Kill(const std::string& id, const std::string& signal, bool all) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  ASSIGN_OR_RETURN(int sig, SignalNumber(signal.empty() ? "TERM" : signal));
+  std::string dir = Dir(id);
+  ASSIGN_OR_RETURN(Record r, ReadRecord(dir, id));
+  std::string status = Status(dir, r);
+  if (status == "stopped") {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  std::vector<int> pids = all ? ContainerPids(r) : std::vector<int>{r.pid()};
+  for (int pid : pids) {
+    if (kill(pid, sig) != 0 && errno != ESRCH) return ErrnoError(errno, "kill", absl::StrCat(pid));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::Delete(const std::string& id, bool force) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  std::string dir = Dir(id);
+  absl::StatusOr<UniqueFd> lock = LockDir(dir);
+  if (absl::IsNotFound(lock.status())) {
+    if (force) return absl::OkStatus();
+    return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
+  }
+  if (!lock.ok()) return lock.status();
+  absl::StatusOr<Record> r = ReadRecord(dir, id);
+  if (absl::IsNotFound(r.status())) return RemoveDir(dir);  // creation was cut short
+  if (!r.ok()) return r.status();
+  std::string status = Status(dir, *r);
+  if (status == "running" && !force) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", id, "\" is running: stop it first, or delete --force"));
+  }
+  if (status != "stopped") {
+    for (int pid : ContainerPids(*r)) kill(pid, SIGKILL);
+    if (!WaitGone(*r, absl::Seconds(10))) {
+      return absl::UnavailableError(absl::StrCat("container \"", id, "\" did not die on SIGKILL"));
+    }
+  }
+  // Reap the init if it is our own child (run, or create in this process).
+  int wstatus;
+  waitpid(r->pid(), &wstatus, WNOHANG);
+  return RemoveDir(dir);
+}
+
+absl::StatusOr<std::string> Runtime::List(const std::string& format, bool quiet) {
+  std::vector<std::string> ids;
+  DIR* d = opendir(root_.c_str());
+  if (d != nullptr) {
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.' && Exists(absl::StrCat(root_, "/", e->d_name, "/", kStateFile))) {
+        ids.push_back(e->d_name);
+      }
+    }
+    closedir(d);
+  }
+  std::sort(ids.begin(), ids.end());
+  if (quiet) {
+    std::string out;
+    for (const std::string& id : ids) absl::StrAppend(&out, id, "\n");
+    return out;
+  }
+  std::vector<std::string> json;
+  std::string table = absl::StrFormat("%-20s %-8s %-10s %-40s %-32s %s\n", "ID", "PID", "STATUS",
+                                      "BUNDLE", "CREATED", "OWNER");
+  for (const std::string& id : ids) {
+    absl::StatusOr<Record> r = ReadRecord(Dir(id), id);
+    if (!r.ok()) continue;
+    std::string status = Status(Dir(id), *r);
+    int pid = status == "stopped" ? 0 : r->pid();
+    std::string owner = r->owner_uid() == 0 ? "root" : absl::StrCat(r->owner_uid());
+    absl::StrAppend(&table, absl::StrFormat("%-20s %-8d %-10s %-40s %-32s %s\n", id, pid, status,
+                                            r->bundle(), r->created(), owner));
+    oci::State s;
+    s.set_oci_version(kOciVersion);
+    s.set_id(id);
+    s.set_pid(pid);
+    s.set_status(status);
+    s.set_bundle(r->bundle());
+    s.set_rootfs(r->rootfs());
+    s.set_created(r->created());
+    s.set_owner(owner);
+    PrintOptions print;
+    print.json_names = true;
+    std::string one = ToJson(s, print);
+    one.pop_back();
+    json.push_back(one);
+  }
+  if (format == "json") return absl::StrCat("[", absl::StrJoin(json, ","), "]\n");
+  if (!format.empty() && format != "table") {
+    return UsageError(absl::StrCat("--format is table or json, not \"", format, "\""));
+  }
+  return table;
+}
+
+absl::StatusOr<std::string> Runtime::Ps(const std::string& id, const std::string& format) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  ASSIGN_OR_RETURN(Record r, ReadRecord(Dir(id), id));
+  std::vector<int> pids = ContainerPids(r);
+  if (format == "json") return absl::StrCat("[", absl::StrJoin(pids, ","), "]\n");
+  if (!format.empty() && format != "table") {
+    return UsageError(absl::StrCat("--format is table or json, not \"", format, "\""));
+  }
+  std::string out = "PID\tCOMMAND\n";
+  for (int pid : pids) {
+    absl::StatusOr<std::string> comm = ReadFile(absl::StrCat("/proc/", pid, "/comm"));
+    absl::StrAppend(&out, pid, "\t",
+                    comm.ok() ? absl::StripTrailingAsciiWhitespace(*comm) : "?", "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
+  RETURN_IF_ERROR(CheckContainerId(o.id));
+  std::string dir = Dir(o.id);
+  ASSIGN_OR_RETURN(Record r, ReadRecord(dir, o.id));
+  std::string status = Status(dir, r);
+  if (status != "running" && status != "created") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", o.id, "\" is ", status, ": nothing to exec in"));
+  }
+  ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(r.bundle()));
+  ASSIGN_OR_RETURN(ProcessPlan process, ExecProcessPlan(o, spec.process()));
+  if (process.terminal && o.console_socket.empty()) {
+    return absl::InvalidArgumentError("--tty needs --console-socket to receive the terminal");
+  }
+  process.PrepareExec();
+
+  // The namespaces of the init that differ from ours, opened before we check it is still
+  // the same process, so a recycled pid cannot hand us someone else's.
+  static constexpr int kOrder[] = {CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID, CLONE_NEWUTS,
+                                   CLONE_NEWIPC,  CLONE_NEWNET, CLONE_NEWCGROUP};
+  std::vector<std::pair<int, UniqueFd>> namespaces;
+  for (int flag : kOrder) {
+    std::string theirs = absl::StrCat("/proc/", r.pid(), "/ns/", NamespaceFile(flag));
+    std::string mine = absl::StrCat("/proc/self/ns/", NamespaceFile(flag));
+    struct stat a, b;
+    if (stat(theirs.c_str(), &a) != 0) return ErrnoError(errno, "stat", theirs);
+    if (stat(mine.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+    ASSIGN_OR_RETURN(UniqueFd fd, Open(theirs, O_RDONLY));
+    namespaces.emplace_back(flag, std::move(fd));
+  }
+  if (!Alive(r)) return absl::FailedPreconditionError(absl::StrCat("container \"", o.id, "\" stopped"));
+  bool in_userns = r.new_user_namespace();
+  bool join_pid = false;
+  for (const auto& ns : namespaces) join_pid = join_pid || ns.first == CLONE_NEWPID;
+
+  UniqueFd console;
+  if (!o.console_socket.empty()) {
+    ASSIGN_OR_RETURN(console, ConnectConsole(o.console_socket));
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return ErrnoError(errno, "socketpair");
+  }
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  sigset_t forwarded = ForwardedSet(), previous;
+  sigprocmask(SIG_BLOCK, &forwarded, &previous);
+  absl::Cleanup restore_mask = [&previous] { sigprocmask(SIG_SETMASK, &previous, nullptr); };
+
+  pid_t helper = fork();
+  if (helper < 0) return ErrnoError(errno, "fork");
+  if (helper == 0) {
+    // Between fork and exec (STYLE.md 10): report failures on the socket and _exit.
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    int sync = theirs.get();
+    auto fail = [sync](int err, const char* what) {
+      SyncMessage m = {};
+      m.type = kError;
+      m.err = err;
+      snprintf(m.text, sizeof m.text, "%s: %s", what, strerror(err));
+      (void)!send(sync, &m, sizeof m, MSG_NOSIGNAL);
+      _exit(1);
+    };
+    for (const auto& [flag, fd] : namespaces) {
+      if (setns(fd.get(), flag) != 0) fail(errno, "join a namespace of the container");
+    }
+    if (join_pid) {
+      // setns(CLONE_NEWPID) places only our children in the namespace: one more fork, whose
+      // child becomes spawn's (CLONE_PARENT) so that spawn can wait for it.
+      pid_t child = static_cast<pid_t>(syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr,
+                                               nullptr, nullptr, nullptr));
+      if (child < 0) fail(errno, "fork into the pid namespace");
+      if (child > 0) {
+        SyncMessage m = {};
+        m.type = kReady + 100;  // carries the pid; kReady comes from the process itself
+        m.err = child;
+        (void)!send(sync, &m, sizeof m, MSG_NOSIGNAL);
+        _exit(0);
+      }
+    }
+    if (in_userns && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) {
+      fail(errno, "become root in the container's user namespace");
+    }
+    if (process.oom_score_adj.has_value()) {
+      char value[16];
+      snprintf(value, sizeof value, "%d", *process.oom_score_adj);
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)!write(fd, value, strlen(value));
+        close(fd);
+      }
+    }
+    if (process.terminal) {
+      const char* what = "";
+      int err = SetUpTerminal(process, console.get(), &what);
+      if (err != 0) fail(err, what);
+    }
+    const char* what = "";
+    int err = FinalizeProcess(process, in_userns, &what);
+    if (err != 0) fail(err, what);
+    syscall(SYS_close_range, 3u + static_cast<unsigned>(o.preserve_fds), ~0u, 1u << 2);
+    SyncMessage ready = {};
+    ready.type = kReady;
+    ready.err = static_cast<int>(getpid());
+    (void)!send(sync, &ready, sizeof ready, MSG_NOSIGNAL);
+    err = ExecProcess(process, process.argv.data(), process.envp.data());
+    dprintf(STDERR_FILENO, "spawn: exec %s: %s\n", process.args[0].c_str(), strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
+  }
+  theirs.Reset();
+  console.Reset();
+
+  pid_t process_pid = helper;
+  for (;;) {
+    SyncMessage m = {};
+    ssize_t n;
+    do {
+      n = recv(ours.get(), &m, sizeof m, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof m)) {
+      int wstatus;
+      waitpid(helper, &wstatus, 0);
+      return absl::InternalError("the exec'd process ended before it was ready");
+    }
+    if (m.type == kError) {
+      int wstatus;
+      waitpid(helper, &wstatus, 0);
+      return ChildError(m);
+    }
+    if (m.type == kReady + 100) {
+      process_pid = m.err;
+      int wstatus;
+      waitpid(helper, &wstatus, 0);
+      continue;
+    }
+    if (m.type == kReady) break;
+  }
+  if (!o.pid_file.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(process_pid), 0644));
+  }
+  if (o.detach) return 0;
+  return WaitForwarding(process_pid);
+}
+
+}  // namespace gdn::spawn
