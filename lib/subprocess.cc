@@ -216,6 +216,21 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
       int fd = fds[i].fd;
       if (fd == pidfd.get()) {
         exited = true;
+        if (o.stop_reading_at_exit) {
+          // What the child wrote before it exited is in the pipes now: take it, then stop.
+          for (UniqueFd* pipe : {&out.read, &err.read}) {
+            if (!pipe->valid()) continue;
+            fcntl(pipe->get(), F_SETFL, O_NONBLOCK);
+            char buf[16384];
+            ssize_t r;
+            while ((r = read(pipe->get(), buf, sizeof buf)) > 0) {
+              (pipe == &out.read ? result.out : result.err).append(buf, static_cast<size_t>(r));
+            }
+            pipe->Reset();
+          }
+          in.write.Reset();
+          break;
+        }
       } else if (fd == in.write.get()) {
         ssize_t w = write(fd, to_write.data(), to_write.size());
         if (w > 0) to_write.remove_prefix(static_cast<size_t>(w));

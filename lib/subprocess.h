@@ -42,6 +42,9 @@ struct SubprocessOptions {
   std::optional<Credentials> credentials;
   // Working folder of the child; empty keeps the parent's.
   std::string cwd;
+  // Stop reading stdout and stderr once the child has exited, instead of at EOF: for
+  // children that leave something running with the pipes (`spawn run --detach`).
+  bool stop_reading_at_exit = false;
 };
 
 struct SubprocessResult {

@@ -84,6 +84,16 @@ TEST(RunSubprocess, SetsTheEnvironmentAndFolder) {
   EXPECT_EQ(RunOk(o).out, "/usr\n");
 }
 
+TEST(RunSubprocess, CanStopReadingWhenTheChildExits) {
+  // The child leaves a grandchild holding its stdout; we still return at once.
+  SubprocessOptions o = Sh("echo started; sleep 30 & exit 0");
+  o.stop_reading_at_exit = true;
+  absl::Time start = absl::Now();
+  SubprocessResult r = RunOk(o);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(r.out, "started\n");
+}
+
 TEST(RunSubprocess, StdinNullByDefault) {
   SubprocessResult r = RunOk(Sh("cat; echo done"));
   EXPECT_EQ(r.out, "done\n");

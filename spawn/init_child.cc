@@ -532,8 +532,35 @@ int ExecProcess(const ProcessPlan& p, char* const* argv, char* const* envp) {
   return err;
 }
 
+// Closes every descriptor above stdio but the preserved ones and those in `keep` (the
+// runtime's lock on the state folder among them: holding it would block `start`).
+void CloseAllBut(int preserve, const int* keep, int nkeep) {
+  int sorted[8];
+  int n = 0;
+  for (int i = 0; i < nkeep && n < 8; ++i) {
+    if (keep[i] >= 3 + preserve) sorted[n++] = keep[i];
+  }
+  for (int i = 1; i < n; ++i) {
+    for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; --j) {
+      int t = sorted[j];
+      sorted[j] = sorted[j - 1];
+      sorted[j - 1] = t;
+    }
+  }
+  unsigned from = 3u + static_cast<unsigned>(preserve);
+  for (int i = 0; i < n; ++i) {
+    if (static_cast<unsigned>(sorted[i]) > from) {
+      syscall(SYS_close_range, from, static_cast<unsigned>(sorted[i] - 1), 0u);
+    }
+    from = static_cast<unsigned>(sorted[i]) + 1;
+  }
+  syscall(SYS_close_range, from, ~0u, 0u);
+}
+
 void RunInitChild(const Plan& plan, const InitFds& fds) {
   g_sync = fds.sync;
+  int keep[] = {fds.sync, fds.exec_fifo, fds.console};
+  CloseAllBut(fds.preserve_fds, keep, 3);
   SyncMessage m;
   bool in_userns = plan.new_userns;
   for (const auto& [flag, path] : plan.joins) {

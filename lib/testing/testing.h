@@ -59,7 +59,9 @@ class TempDir {
   do {                                                                          \
     std::string gdn_blocker_ = ::gdn::testing::PrivilegedTestBlocker();          \
     if (!gdn_blocker_.empty()) {                                                \
-      if (::gdn::testing::InCi()) FAIL() << "cannot run under CI: " << gdn_blocker_; \
+      if (::gdn::testing::InCi()) {                                             \
+        FAIL() << "cannot run under CI: " << gdn_blocker_;                      \
+      }                                                                         \
       GTEST_SKIP() << gdn_blocker_;                                             \
     }                                                                           \
   } while (0)

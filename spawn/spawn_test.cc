@@ -1,0 +1,308 @@
+// spawn against the real kernel, as root and as the unprivileged test user (whose
+// subordinate ids idmap maps), on bundles made from busybox-static.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/file.h"
+#include "lib/testing/testing.h"
+#include "spawn/testing/bundle.h"
+
+namespace gdn::spawn {
+namespace {
+
+using ::gdn::spawn::testing::Binaries;
+using ::gdn::spawn::testing::Bundle;
+using ::gdn::spawn::testing::Runner;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class SpawnTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    GDN_SKIP_UNLESS_PRIVILEGED();
+    // Containers whose `create` has exited are reparented to us, not to the machine's init,
+    // so that TearDown can reap them and count what is left.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    auto user = gdn::testing::FindTestUser(gdn::testing::kTestUser);
+    runner_.rootless = GetParam();
+    if (runner_.rootless) {
+      runner_.uid = user->uid;
+      runner_.gid = user->gid;
+    }
+    bins_ = std::make_unique<Binaries>();
+    state_ = std::make_unique<gdn::testing::TempDir>();
+    if (runner_.rootless) {
+      ASSERT_EQ(chown(state_->path().c_str(), runner_.uid, runner_.gid), 0);
+    }
+    bundle_ = std::make_unique<Bundle>(bins_->spawn(), runner_);
+  }
+
+  void TearDown() override {
+    if (bins_ == nullptr) return;
+    // Whatever a failed test left running: delete --force every container, by id.
+    SubprocessResult ids = Spawn({"list", "-q"});
+    for (absl::string_view id : absl::StrSplit(ids.out, '\n', absl::SkipEmpty())) {
+      Spawn({"delete", "--force", std::string(id)});
+    }
+    int status;
+    while (waitpid(-1, &status, WNOHANG) > 0) {
+    }
+  }
+
+  SubprocessResult Spawn(std::vector<std::string> args, const std::string& stdin_data = "") {
+    args.insert(args.begin(), {bins_->spawn(), "--root", state_->path()});
+    return testing::RunAs(runner_, args, stdin_data);
+  }
+
+  // Runs `args` in a fresh container of the bundle; the result of `spawn run`.
+  SubprocessResult RunIn(std::vector<std::string> args, const std::string& id = "c1") {
+    bundle_->spec().mutable_process()->clear_args();
+    for (const std::string& a : args) bundle_->spec().mutable_process()->add_args(a);
+    bundle_->Save();
+    return Spawn({"run", "--bundle", bundle_->dir(), id});
+  }
+
+  void SetArgs(std::vector<std::string> args) {
+    bundle_->spec().mutable_process()->clear_args();
+    for (const std::string& a : args) bundle_->spec().mutable_process()->add_args(a);
+    bundle_->Save();
+  }
+
+  std::string StateField(const std::string& id, const std::string& field) {
+    SubprocessResult r = Spawn({"state", id});
+    std::string key = absl::StrCat("\"", field, "\": ");
+    std::string::size_type at = r.out.find(key);
+    if (at == std::string::npos) return "";
+    std::string rest = r.out.substr(at + key.size());
+    rest = rest.substr(0, rest.find_first_of(",\n"));
+    return std::string(absl::StripSuffix(absl::StripPrefix(rest, "\""), "\""));
+  }
+
+  // The host uid the container's uid `uid` is.
+  unsigned HostUid(unsigned uid) const {
+    if (!runner_.rootless) return uid;
+    return uid == 0 ? runner_.uid : 1000000 + uid - 1;
+  }
+
+  // Zombie children of this test process (containers are reparented to it).
+  int Zombies() {
+    int n = 0;
+    SubprocessOptions o;
+    o.argv = {"ps", "-o", "stat=", "--ppid", absl::StrCat(getpid())};
+    auto r = RunSubprocess(o);
+    for (absl::string_view line : absl::StrSplit(r->out, '\n', absl::SkipEmpty())) {
+      if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "Z")) ++n;
+    }
+    return n;
+  }
+
+  Runner runner_;
+  std::unique_ptr<Binaries> bins_;
+  std::unique_ptr<gdn::testing::TempDir> state_;
+  std::unique_ptr<Bundle> bundle_;
+};
+
+TEST_P(SpawnTest, RunPrintsOutputAndExitsWithTheProcessStatus) {
+  SubprocessResult r = RunIn({"sh", "-c", "echo hello from $0; echo oops >&2; exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.out, "hello from sh\n");
+  EXPECT_EQ(r.err, "oops\n");
+  EXPECT_EQ(RunIn({"true"}).exit_code, 0);
+  // Init of a pid namespace ignores signals from inside it: without one, it dies.
+  auto* namespaces = bundle_->spec().mutable_linux()->mutable_namespaces();
+  for (int i = 0; i < namespaces->size(); ++i) {
+    if (namespaces->Get(i).type() == "pid") namespaces->DeleteSubrange(i, 1);
+  }
+  EXPECT_EQ(RunIn({"sh", "-c", "kill -KILL $$"}).exit_code, 137);
+  // run deletes its container afterwards.
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+  EXPECT_EQ(Zombies(), 0);
+}
+
+TEST_P(SpawnTest, IdsInsideAreRootOnTheHostTheUser) {
+  SubprocessResult r = RunIn({"probe", "ids"});
+  EXPECT_EQ(r.out, "uid 0 0 0\ngid 0 0 0\ngroups\n") << r.err;
+  // A long-lived container, seen from the host.
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "--detach", "--bundle", bundle_->dir(), "c2"}).exit_code, 0);
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(StateField("c2", "pid"), &pid));
+  auto status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  ASSERT_TRUE(status.ok());
+  EXPECT_THAT(*status, HasSubstr(absl::StrCat("Uid:\t", HostUid(0), "\t")));
+  EXPECT_EQ(Spawn({"delete", "--force", "c2"}).exit_code, 0);
+}
+
+TEST_P(SpawnTest, FilesCreatedInsideBelongToTheMappedOwner) {
+  std::string data = bundle_->MakeWritableDir("data", 1000, 1000);
+  oci::Mount* m = bundle_->spec().add_mounts();
+  m->set_destination("/data");
+  m->set_type("bind");
+  m->set_source(data);
+  m->add_options("rbind");
+  bundle_->spec().mutable_process()->mutable_user()->set_uid(1000);
+  bundle_->spec().mutable_process()->mutable_user()->set_gid(1000);
+  SubprocessResult r = RunIn({"probe", "write", "/data/made-inside", "x"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat((data + "/made-inside").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, HostUid(1000));
+  EXPECT_EQ(st.st_gid, HostUid(1000));
+}
+
+TEST_P(SpawnTest, HostnameEnvCwdAndRlimitsHold) {
+  bundle_->spec().set_hostname("box1");
+  bundle_->spec().mutable_process()->add_env("GREETING=hi there");
+  bundle_->spec().mutable_process()->set_cwd("/work/dir");
+  oci::Rlimit* nofile = bundle_->spec().mutable_process()->mutable_rlimits(0);
+  nofile->set_soft(200);
+  nofile->set_hard(300);
+  EXPECT_EQ(RunIn({"probe", "hostname"}).out, "box1\n");
+  EXPECT_THAT(RunIn({"probe", "env"}).out, HasSubstr("GREETING=hi there\n"));
+  EXPECT_EQ(RunIn({"probe", "cwd"}).out, "/work/dir\n");
+  EXPECT_EQ(RunIn({"probe", "rlimit", "nofile"}).out, "200 300\n");
+}
+
+TEST_P(SpawnTest, MaskedAndReadOnlyPathsHold) {
+  // /proc/keys is masked by /dev/null; /proc/sys is read-only; / is read-only when asked.
+  EXPECT_THAT(RunIn({"probe", "stat", "/proc/keys"}).out, HasSubstr("type=chr"));
+  EXPECT_THAT(RunIn({"probe", "stat", "/proc/acpi"}).out, HasSubstr("type=dir"));
+  SubprocessResult sys = RunIn({"probe", "write", "/proc/sys/kernel/hostname", "evil"});
+  EXPECT_NE(sys.exit_code, 0);
+  EXPECT_THAT(sys.err, HasSubstr("Read-only file system"));
+  bundle_->spec().mutable_root()->set_readonly(true);
+  SubprocessResult root = RunIn({"probe", "write", "/newfile", "x"});
+  EXPECT_NE(root.exit_code, 0);
+  EXPECT_THAT(root.err, HasSubstr("Read-only file system"));
+}
+
+TEST_P(SpawnTest, DevicesAndDevLinks) {
+  SubprocessResult r = RunIn({"sh", "-c", "echo x > /dev/null && ls /dev && head -c 4 /dev/zero | wc -c"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty", "fd", "stdin", "ptmx", "pts", "shm"}) {
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat(dev, "\n"))) << dev;
+  }
+}
+
+TEST_P(SpawnTest, LifecycleCreateStartExecKillDelete) {
+  SetArgs({"sleep", "100"});
+  SubprocessResult created = Spawn({"create", "--bundle", bundle_->dir(), "life"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(StateField("life", "status"), "created");
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(StateField("life", "pid"), &pid));
+  // Created: the process waits before its exec, so it is not yet `sleep`.
+  auto comm = ReadFile(absl::StrCat("/proc/", pid, "/comm"));
+  EXPECT_NE(*comm, "sleep\n");
+  EXPECT_EQ(Spawn({"create", "--bundle", bundle_->dir(), "life"}).exit_code, 4);
+
+  ASSERT_EQ(Spawn({"start", "life"}).exit_code, 0);
+  EXPECT_EQ(StateField("life", "status"), "running");
+  EXPECT_EQ(Spawn({"start", "life"}).exit_code, 5);
+  SubprocessResult exec = Spawn({"exec", "life", "sh", "-c", "echo in $(hostname); exit 4"});
+  EXPECT_EQ(exec.exit_code, 4) << exec.err;
+  EXPECT_EQ(exec.out, "in spawn\n");
+  EXPECT_EQ(Zombies(), 0);
+  SubprocessResult ps = Spawn({"ps", "--format", "json", "life"});
+  EXPECT_EQ(ps.out, absl::StrCat("[", pid, "]\n"));
+
+  SubprocessResult refused = Spawn({"delete", "life"});
+  EXPECT_EQ(refused.exit_code, 5);
+  EXPECT_THAT(refused.err, HasSubstr("is running"));
+  ASSERT_EQ(Spawn({"kill", "life", "KILL"}).exit_code, 0);
+  for (int i = 0; i < 200 && StateField("life", "status") != "stopped"; ++i) usleep(10000);
+  EXPECT_EQ(StateField("life", "status"), "stopped");
+  EXPECT_EQ(Spawn({"kill", "life"}).exit_code, 5);
+  EXPECT_EQ(Spawn({"delete", "life"}).exit_code, 0);
+  EXPECT_EQ(Spawn({"state", "life"}).exit_code, 3);
+  EXPECT_EQ(Spawn({"delete", "life"}).exit_code, 3);
+  EXPECT_EQ(Spawn({"delete", "--force", "life"}).exit_code, 0);
+}
+
+TEST_P(SpawnTest, DeleteForceKillsARunningContainer) {
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "doomed"}).exit_code, 0);
+  int pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(StateField("doomed", "pid"), &pid));
+  EXPECT_EQ(Spawn({"delete", "--force", "doomed"}).exit_code, 0);
+  int status;
+  waitpid(pid, &status, 0);
+  EXPECT_NE(kill(pid, 0), 0);
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
+TEST_P(SpawnTest, OverlayRootfsIsMountedOnlyInsideTheContainer) {
+  std::string upper = bundle_->MakeWritableDir("upper", 0, 0);
+  std::string work = bundle_->MakeWritableDir("work", 0, 0);
+  std::string merged = bundle_->MakeWritableDir("merged", 0, 0);
+  bundle_->spec().mutable_root()->set_path(merged);
+  oci::Mount overlay;
+  overlay.set_destination("/");
+  overlay.set_type("overlay");
+  overlay.set_source("overlay");
+  overlay.add_options(absl::StrCat("lowerdir=", bundle_->rootfs(), ",upperdir=", upper,
+                                   ",workdir=", work));
+  auto* mounts = bundle_->spec().mutable_mounts();
+  *mounts->Add() = overlay;
+  std::rotate(mounts->begin(), mounts->end() - 1, mounts->end());
+  SetArgs({"sh", "-c", "echo layered > /made-in-overlay && sleep 100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "ov"}).exit_code, 0);
+  for (int i = 0; i < 200 && access((upper + "/made-in-overlay").c_str(), F_OK) != 0; ++i) usleep(10000);
+  EXPECT_EQ(*ReadFile(upper + "/made-in-overlay"), "layered\n");
+  EXPECT_NE(access((bundle_->rootfs() + "/made-in-overlay").c_str(), F_OK), 0);
+  // Nothing is mounted on the host for it.
+  EXPECT_THAT(*ReadFile("/proc/self/mountinfo"), Not(HasSubstr(merged)));
+  EXPECT_EQ(Spawn({"delete", "--force", "ov"}).exit_code, 0);
+  EXPECT_THAT(*ReadFile("/proc/self/mountinfo"), Not(HasSubstr(bundle_->dir())));
+}
+
+TEST_P(SpawnTest, BadBundlesGiveDocumentedExitCodes) {
+  ASSERT_TRUE(WriteFileAtomic(bundle_->dir() + "/config.json", R"({"process":{"args":["sh"],"user":{"uid":"root"}},"root":{"path":"rootfs"}})").ok());
+  SubprocessResult malformed = Spawn({"run", "--bundle", bundle_->dir(), "bad"});
+  EXPECT_EQ(malformed.exit_code, 7);
+  EXPECT_THAT(malformed.err, HasSubstr("uid"));
+  ASSERT_TRUE(WriteFileAtomic(bundle_->dir() + "/config.json", "{not json").ok());
+  EXPECT_EQ(Spawn({"run", "--bundle", bundle_->dir(), "bad"}).exit_code, 7);
+  bundle_->spec().mutable_root()->set_path("no-such-rootfs");
+  bundle_->Save();
+  SubprocessResult missing = Spawn({"run", "--bundle", bundle_->dir(), "bad"});
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_THAT(missing.err, HasSubstr("no-such-rootfs"));
+  EXPECT_EQ(Spawn({"run", "--bundle", "/nonexistent-bundle", "bad"}).exit_code, 3);
+  EXPECT_EQ(Spawn({"run", "--bundle", bundle_->dir(), "../escape"}).exit_code, 2);
+  EXPECT_EQ(Spawn({"frobnicate"}).exit_code, 2);
+  // Nothing half-made is left behind.
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
+TEST_P(SpawnTest, MissingProgramIsReportedByCreate) {
+  SetArgs({"/bin/no-such-program"});
+  SubprocessResult r = Spawn({"run", "--bundle", bundle_->dir(), "np"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("/bin/no-such-program"));
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
+TEST_P(SpawnTest, NoDescriptorOfTheRuntimeLeaksIntoTheContainer) {
+  SubprocessResult r = RunIn({"probe", "fds"});
+  EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(RootAndRootless, SpawnTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Rootless" : "Root"; });
+
+}  // namespace
+}  // namespace gdn::spawn
