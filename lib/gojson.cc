@@ -108,6 +108,9 @@ void Numberize(Json& node, const Descriptor* d) {
   if (!node.is_object() || IsWellKnown(d)) return;
   for (auto it = node.begin(); it != node.end(); ++it) {
     const FieldDescriptor* f = d->FindFieldByName(it.key());
+    for (int i = 0; f == nullptr && i < d->field_count(); ++i) {
+      if (d->field(i)->json_name() == it.key()) f = d->field(i);
+    }
     if (f == nullptr) continue;
     Json& value = it.value();
     if (f->is_map()) {
@@ -160,14 +163,14 @@ absl::Status GoJsonToMessage(absl::string_view json, google::protobuf::Message* 
 std::string MessageToGoJson(const google::protobuf::Message& msg,
                             const GoJsonWriteOptions& options) {
   google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = true;
+  print_options.preserve_proto_field_names = !options.json_names;
   print_options.always_print_primitive_fields = options.emit_zero_values;
   print_options.always_print_enums_as_ints = options.enums_as_numbers;
   std::string text;
   (void)google::protobuf::util::MessageToJsonString(msg, &text, print_options);
   Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   Numberize(doc, msg.GetDescriptor());
-  return doc.dump(-1, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+  return doc.dump(options.indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 
 }  // namespace gdn

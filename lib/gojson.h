@@ -30,6 +30,11 @@ struct GoJsonWriteOptions {
   bool emit_zero_values = false;
   // Print enums as numbers, as Go does for its integer-typed enums.
   bool enums_as_numbers = true;
+  // Keys as the fields' json_name (OCI's "ociVersion", "containerID") instead of their
+  // declared names.
+  bool json_names = false;
+  // Indent nested values by this many spaces; -1 prints compactly.
+  int indent = -1;
 };
 
 // Parses JSON from a Go peer into `msg` (cleared first). InvalidArgument on malformed input.

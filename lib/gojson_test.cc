@@ -104,6 +104,16 @@ TEST(GoJson, WritesSixtyFourBitNumbersAsNumbers) {
             R"("ids":[42],"named_limits":{"k":{"cpu_weight":-1}}})");
 }
 
+TEST(GoJson, JsonNamesAndIndentForDocumentsOfOthers) {
+  Spec spec;
+  spec.set_grace_time(5);
+  GoJsonWriteOptions o;
+  o.json_names = true;
+  EXPECT_EQ(MessageToGoJson(spec, o), R"({"graceTime":5})");
+  o.indent = 2;
+  EXPECT_EQ(MessageToGoJson(spec, o), "{\n  \"graceTime\": 5\n}");
+}
+
 TEST(GoJson, OptionalFieldsActLikeGoPointers) {
   Spec spec;
   spec.set_exit_status(0);

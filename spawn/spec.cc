@@ -119,10 +119,12 @@ absl::Status MergeImage(const std::string& image_json, oci::Spec* spec) {
 }
 
 std::string SpecJson(const oci::Spec& spec) {
-  PrintOptions print;
-  print.pretty = true;
+  // Other runtimes read config.json with Go or C parsers that want 64-bit numbers as numbers.
+  GoJsonWriteOptions print;
   print.json_names = true;
-  return ToJson(spec, print);
+  print.indent = 2;
+  print.enums_as_numbers = false;
+  return MessageToGoJson(spec, print) + "\n";
 }
 
 }  // namespace gdn::spawn

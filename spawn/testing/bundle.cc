@@ -10,6 +10,7 @@
 #include "glog/logging.h"
 #include "lib/contract.h"
 #include "lib/file.h"
+#include "spawn/spec.h"
 
 namespace gdn::spawn::testing {
 namespace {
@@ -68,9 +69,7 @@ Bundle::Bundle(const std::string& spawn_binary, const Runner& runner)
 Bundle::~Bundle() = default;
 
 void Bundle::Save() {
-  PrintOptions print;
-  print.json_names = true;
-  CHECK(WriteFileAtomic(dir_->Join("config.json"), ToJson(spec_, print), 0644).ok());
+  CHECK(WriteFileAtomic(dir_->Join("config.json"), SpecJson(spec_), 0644).ok());
 }
 
 std::string Bundle::MakeWritableDir(const std::string& name, unsigned uid, unsigned gid) {
