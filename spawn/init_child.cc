@@ -562,7 +562,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   int keep[] = {fds.sync, fds.exec_fifo, fds.console};
   CloseAllBut(fds.preserve_fds, keep, 3);
   SyncMessage m;
-  bool in_userns = plan.new_userns;
+  bool in_userns = plan.new_userns || plan.runtime_in_userns;
   for (const auto& [flag, path] : plan.joins) {
     if (flag == CLONE_NEWUSER) in_userns = true;
   }
@@ -580,7 +580,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
       close(fd);
     }
   }
-  if (in_userns) {
+  if (plan.new_userns || (in_userns && !plan.runtime_in_userns)) {
     // Become root of the user namespace (if 0 is mapped) for the set-up; the process's own
     // ids come last, in FinalizeProcess.
     if (plan.uid_map.ToHost(0).has_value() || !plan.new_userns) {
@@ -629,11 +629,6 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
       Fail(errno, "make / shared");
     }
   }
-  MaskPaths(plan);
-  if (plan.rootfs_readonly) {
-    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedFlags("/");
-    if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) Fail(errno, "make / read-only");
-  }
   if (!plan.hostname.empty() && sethostname(plan.hostname.c_str(), plan.hostname.size()) != 0) {
     Fail(errno, "set the hostname");
   }
@@ -641,7 +636,13 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
       setdomainname(plan.domainname.c_str(), plan.domainname.size()) != 0) {
     Fail(errno, "set the domain name");
   }
+  // Before readonlyPaths makes /proc/sys read-only.
   for (const auto& [path, value] : plan.sysctl) WriteSmallFile(path.c_str(), value.c_str());
+  MaskPaths(plan);
+  if (plan.rootfs_readonly) {
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | LockedFlags("/");
+    if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) Fail(errno, "make / read-only");
+  }
 
   if (plan.process.terminal) {
     if (fds.console < 0) Fail(0, "process.terminal is true but there is no --console-socket");

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 #include <sys/mount.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include <set>
@@ -45,6 +46,16 @@ IdMap ToIdMap(const google::protobuf::RepeatedPtrField<oci::IdMapping>& m) {
 }
 
 }  // namespace
+
+bool InNonInitialUserNamespace() {
+  // The initial namespace maps every id to itself: "0 0 4294967295".
+  FILE* f = fopen("/proc/self/uid_map", "re");
+  if (f == nullptr) return false;
+  unsigned long inside = 0, outside = 0, count = 0;
+  int n = fscanf(f, "%lu %lu %lu", &inside, &outside, &count);
+  fclose(f);
+  return !(n == 3 && inside == 0 && outside == 0 && count == 4294967295ul);
+}
 
 std::vector<DeviceStep> DefaultDevices() {
   return {
@@ -145,8 +156,9 @@ absl::StatusOr<Plan> MakePlan(const oci::Spec& spec, const std::string& bundle_d
     }
   }
   plan.new_userns = (plan.clone_flags & CLONE_NEWUSER) != 0;
+  plan.runtime_in_userns = context.in_user_namespace;
   bool in_userns = plan.new_userns || seen.count(CLONE_NEWUSER) > 0;
-  if (context.rootless() && !in_userns) {
+  if (context.rootless() && !in_userns && !context.in_user_namespace) {
     return Invalid("linux.namespaces",
                    "a rootless container needs a user namespace (spawn spec --rootless makes one)");
   }

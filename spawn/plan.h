@@ -78,6 +78,9 @@ struct Plan {
   std::vector<std::pair<int, std::string>> joins;  // namespaces to join: flag, path
   bool new_userns = false;
   IdMap uid_map, gid_map;  // for a new user namespace
+  // spawn itself runs in a user namespace other than the initial one (rootless podman runs
+  // its runtime so): device nodes and some filesystems are out of reach there too.
+  bool runtime_in_userns = false;
 
   std::string rootfs;  // absolute host path
   bool rootfs_readonly = false;
@@ -97,6 +100,7 @@ struct Plan {
 struct RuntimeContext {
   uid_t euid;
   gid_t egid;
+  bool in_user_namespace = false;  // see Plan::runtime_in_userns
   bool rootless() const { return euid != 0; }
 };
 
@@ -107,6 +111,9 @@ absl::StatusOr<Plan> MakePlan(const oci::Spec& spec, const std::string& bundle_d
 
 // The process part alone, for `exec`.
 absl::StatusOr<ProcessPlan> MakeProcessPlan(const oci::Process& process);
+
+// Whether this process runs in a user namespace other than the initial one.
+bool InNonInitialUserNamespace();
 
 // The devices every container gets (null, zero, full, random, urandom, tty).
 std::vector<DeviceStep> DefaultDevices();

@@ -149,7 +149,8 @@ std::vector<int> ContainerPids(const Record& r) {
 }
 
 std::string RootDefault() {
-  if (geteuid() == 0) return "/run/spawn";
+  // Root of a user namespace (rootless podman) is no root of /run.
+  if (geteuid() == 0 && !InNonInitialUserNamespace()) return "/run/spawn";
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   if (xdg != nullptr && *xdg == '/' && Exists(xdg)) return absl::StrCat(xdg, "/spawn");
   return absl::StrCat("/tmp/spawn-", geteuid());
@@ -391,7 +392,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   }
   std::string bundle = bundle_buf;
   ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(bundle));
-  RuntimeContext context{geteuid(), getegid()};
+  RuntimeContext context{geteuid(), getegid(), InNonInitialUserNamespace()};
   ASSIGN_OR_RETURN(Plan plan, MakePlan(spec, bundle, context));
   plan.process.PrepareExec();
   if (plan.process.terminal && o.console_socket.empty()) {
