@@ -3,10 +3,14 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -301,8 +305,135 @@ TEST_P(SpawnTest, NoDescriptorOfTheRuntimeLeaksIntoTheContainer) {
   EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
 }
 
+TEST_P(SpawnTest, KillAllSignalsEveryProcessOfTheContainer) {
+  SetArgs({"sh", "-c", "sleep 100 & sleep 100 & wait"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "many"}).exit_code, 0);
+  std::vector<std::string> pids;
+  for (int i = 0; i < 200; ++i) {
+    std::string out(absl::StripTrailingAsciiWhitespace(Spawn({"ps", "--format", "json", "many"}).out));
+    pids = absl::StrSplit(absl::StripSuffix(absl::StripPrefix(out, "["), "]"), ',');
+    if (pids.size() == 3) break;
+    usleep(10000);
+  }
+  ASSERT_EQ(pids.size(), 3u);
+  ASSERT_EQ(Spawn({"kill", "--all", "many", "KILL"}).exit_code, 0);
+  for (int i = 0; i < 200 && StateField("many", "status") != "stopped"; ++i) usleep(10000);
+  EXPECT_EQ(StateField("many", "status"), "stopped");
+  for (const std::string& pid : pids) {
+    int status;
+    int n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(pid, &n));
+    waitpid(n, &status, WNOHANG);
+    EXPECT_NE(kill(n, 0), 0) << "pid " << pid << " survived kill --all";
+  }
+  EXPECT_EQ(Spawn({"delete", "many"}).exit_code, 0);
+}
+
+TEST_P(SpawnTest, TerminalGoesToTheConsoleSocket) {
+  gdn::testing::TempDir sock_dir;
+  if (runner_.rootless) {
+    ASSERT_EQ(chown(sock_dir.path().c_str(), runner_.uid, runner_.gid), 0);
+  }
+  std::string path = sock_dir.Join("console.sock");
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(bind(listener, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(chmod(path.c_str(), 0777), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  int master = -1;
+  std::thread receiver([&] {
+    int conn = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    char buf[16];
+    struct iovec iov = {buf, sizeof buf};
+    union {
+      char control[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } u = {};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.control;
+    msg.msg_controllen = sizeof u.control;
+    if (recvmsg(conn, &msg, 0) > 0) {
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      if (c != nullptr && c->cmsg_type == SCM_RIGHTS) memcpy(&master, CMSG_DATA(c), sizeof master);
+    }
+    close(conn);
+  });
+  bundle_->spec().mutable_process()->set_terminal(true);
+  SetArgs({"sh", "-c", "tty; echo on the terminal"});
+  SubprocessResult created =
+      Spawn({"create", "--console-socket", path, "--bundle", bundle_->dir(), "tty"});
+  receiver.join();
+  close(listener);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(Spawn({"start", "tty"}).exit_code, 0);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(master, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(master);
+  EXPECT_THAT(out, HasSubstr("/dev/pts/0"));
+  EXPECT_THAT(out, HasSubstr("on the terminal"));
+  EXPECT_EQ(Spawn({"delete", "--force", "tty"}).exit_code, 0);
+  // Without a console socket, a terminal cannot be handed over: invalid input.
+  EXPECT_EQ(Spawn({"run", "--bundle", bundle_->dir(), "tty2"}).exit_code, 7);
+}
+
+TEST_P(SpawnTest, ExecTakesEnvCwdAndUser) {
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "ex"}).exit_code, 0);
+  SubprocessResult r = Spawn({"exec", "--env", "X=1", "--cwd", "/tmp", "--user", "1000:1000",
+                              "ex", "sh", "-c", "echo $X $(pwd) $(id -u):$(id -g)"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1 /tmp 1000:1000\n");
+  EXPECT_EQ(Spawn({"exec", "ex", "/no/such"}).exit_code, 127);
+  EXPECT_EQ(Spawn({"exec", "nosuch", "true"}).exit_code, 3);
+  EXPECT_EQ(Zombies(), 0);
+  EXPECT_EQ(Spawn({"delete", "--force", "ex"}).exit_code, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(RootAndRootless, SpawnTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Rootless" : "Root"; });
+
+class SpawnRootlessOwnIdsTest : public SpawnTest {};
+
+// Garden's known limit: a rootless container whose gid map holds only the user's own gid
+// has setgroups denied, so it cannot have additional gids. spawn says so.
+TEST_P(SpawnRootlessOwnIdsTest, AdditionalGidsNeedSetgroupsAndSaySo) {
+  for (auto* maps : {bundle_->spec().mutable_linux()->mutable_uid_mappings(),
+                     bundle_->spec().mutable_linux()->mutable_gid_mappings()}) {
+    maps->DeleteSubrange(1, maps->size() - 1);
+  }
+  bundle_->spec().mutable_process()->mutable_user()->add_additional_gids(0);
+  SubprocessResult r = RunIn({"true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("user namespace denies setgroups"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rootless, SpawnRootlessOwnIdsTest, ::testing::Values(true));
+
+class SpawnRootTest : public SpawnTest {};
+
+// Joining a namespace by path: a second container in the network namespace of the first.
+TEST_P(SpawnRootTest, JoinsANamespaceByPath) {
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "first"}).exit_code, 0);
+  std::string pid = StateField("first", "pid");
+  char want[64] = {};
+  ASSERT_GT(readlink(absl::StrCat("/proc/", pid, "/ns/net").c_str(), want, sizeof want - 1), 0);
+  for (auto& ns : *bundle_->spec().mutable_linux()->mutable_namespaces()) {
+    if (ns.type() == "network") ns.set_path(absl::StrCat("/proc/", pid, "/ns/net"));
+  }
+  SubprocessResult r = RunIn({"sh", "-c", "readlink /proc/self/ns/net"}, "second");
+  EXPECT_EQ(r.out, absl::StrCat(want, "\n")) << r.err;
+  EXPECT_EQ(Spawn({"delete", "--force", "first"}).exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Root, SpawnRootTest, ::testing::Values(false));
 
 }  // namespace
 }  // namespace gdn::spawn

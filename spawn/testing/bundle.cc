@@ -17,7 +17,7 @@ namespace {
 
 constexpr const char* kApplets[] = {"sh", "echo", "id", "cat", "ls", "hostname", "sleep",
                                     "true", "false", "touch", "mkdir", "env", "pwd", "kill",
-                                    "stat", "mount", "ps", "test", "grep", "wc"};
+                                    "stat", "mount", "ps", "test", "grep", "wc", "tty", "readlink", "head"};
 
 void Must(const std::vector<std::string>& argv) {
   SubprocessOptions o;
