@@ -244,6 +244,26 @@ absl::StatusOr<UniqueFd> ConnectConsole(const std::string& path) {
   return fd;
 }
 
+// What a child of spawn talks over: the sync socket pair, and the console socket if any.
+struct Channels {
+  UniqueFd console;
+  UniqueFd ours, theirs;
+};
+
+absl::StatusOr<Channels> OpenChannels(const std::string& console_socket) {
+  Channels c;
+  if (!console_socket.empty()) {
+    ASSIGN_OR_RETURN(c.console, ConnectConsole(console_socket));
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return ErrnoError(errno, "socketpair");
+  }
+  c.ours.Reset(pair[0]);
+  c.theirs.Reset(pair[1]);
+  return c;
+}
+
 absl::StatusOr<UniqueFd> LockDir(const std::string& dir) {
   ASSIGN_OR_RETURN(UniqueFd fd, Open(dir, O_RDONLY | O_DIRECTORY));
   if (flock(fd.get(), LOCK_EX) != 0) return ErrnoError(errno, "lock", dir);
@@ -418,15 +438,9 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     // O_RDWR never blocks; the init reads from it until `start` writes a byte.
     ASSIGN_OR_RETURN(fifo, Open(path, O_RDWR));
   }
-  UniqueFd console;
-  if (!o.console_socket.empty()) {
-    ASSIGN_OR_RETURN(console, ConnectConsole(o.console_socket));
-  }
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return ErrnoError(errno, "socketpair");
-  }
-  UniqueFd ours(pair[0]), theirs(pair[1]);
+  ASSIGN_OR_RETURN(Channels channels, OpenChannels(o.console_socket));
+  UniqueFd console = std::move(channels.console);
+  UniqueFd ours = std::move(channels.ours), theirs = std::move(channels.theirs);
 
   // Signals we pass on while waiting stay blocked in us, and are unblocked in the child.
   sigset_t forwarded = ForwardedSet(), previous;
@@ -725,15 +739,9 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   bool join_pid = false;
   for (const auto& ns : namespaces) join_pid = join_pid || ns.first == CLONE_NEWPID;
 
-  UniqueFd console;
-  if (!o.console_socket.empty()) {
-    ASSIGN_OR_RETURN(console, ConnectConsole(o.console_socket));
-  }
-  int pair[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return ErrnoError(errno, "socketpair");
-  }
-  UniqueFd ours(pair[0]), theirs(pair[1]);
+  ASSIGN_OR_RETURN(Channels channels, OpenChannels(o.console_socket));
+  UniqueFd console = std::move(channels.console);
+  UniqueFd ours = std::move(channels.ours), theirs = std::move(channels.theirs);
   sigset_t forwarded = ForwardedSet(), previous;
   sigprocmask(SIG_BLOCK, &forwarded, &previous);
   absl::Cleanup restore_mask = [&previous] { sigprocmask(SIG_SETMASK, &previous, nullptr); };
