@@ -45,4 +45,22 @@ absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mod
   return absl::OkStatus();
 }
 
+bool FileExists(absl::string_view path) {
+  struct stat st;
+  return lstat(std::string(path).c_str(), &st) == 0;
+}
+
+absl::Status MakeDirs(absl::string_view path, mode_t mode) {
+  std::string p(path);
+  for (size_t i = 1; i <= p.size(); ++i) {
+    if (i != p.size() && p[i] != '/') continue;
+    std::string prefix = p.substr(0, i);
+    if (mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) return ErrnoError(errno, "mkdir", prefix);
+  }
+  struct stat st;
+  if (stat(p.c_str(), &st) != 0) return ErrnoError(errno, "stat", p);
+  if (!S_ISDIR(st.st_mode)) return absl::AlreadyExistsError(absl::StrCat(p, " exists and is no folder"));
+  return absl::OkStatus();
+}
+
 }  // namespace gdn

@@ -21,6 +21,12 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path);
 absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data,
                              mode_t mode = 0644);
 
+// Whether anything (even a dangling symlink) exists at `path`.
+bool FileExists(absl::string_view path);
+
+// mkdir -p: makes `path` and any missing parents with `mode`. OK if it exists as a folder.
+absl::Status MakeDirs(absl::string_view path, mode_t mode = 0755);
+
 }  // namespace gdn
 
 #endif  // GDN_LIB_FILE_H_

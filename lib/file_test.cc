@@ -53,6 +53,17 @@ TEST(WriteFileAtomic, FailureLeavesTheOldFileAndNoTemporary) {
   EXPECT_FALSE(WriteFileAtomic(dir.Join("missing/f"), "x").ok());
 }
 
+TEST(MakeDirs, MakesParentsAndAcceptsExisting) {
+  testing::TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.Join("a/b/c"), 0700).ok());
+  struct stat st;
+  ASSERT_EQ(stat(dir.Join("a/b/c").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_TRUE(MakeDirs(dir.Join("a/b"), 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("f"), "x").ok());
+  EXPECT_FALSE(MakeDirs(dir.Join("f"), 0700).ok());
+}
+
 TEST(ReadFile, MissingIsNotFound) {
   auto r = ReadFile("/nonexistent");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);

@@ -1,0 +1,200 @@
+#include "attach/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "attach/keeper.h"
+#include "attach/protocol.h"
+#include "lib/contract.h"
+#include "lib/fd.h"
+#include "lib/file.h"
+#include "lib/status.h"
+
+namespace gdn::attach {
+namespace {
+
+int ShellStatus(const ExitStatus& e) { return e.exited() ? e.code() : 128 + e.signal(); }
+
+absl::StatusOr<Process> ReadProcess(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("no process folder ", dir));
+  }
+  Process p;
+  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kProcessFile), &p);
+  if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat(dir, " holds no process"));
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, " is corrupt: ", s.message()));
+  return p;
+}
+
+// The exit status, if the keeper wrote it.
+absl::StatusOr<std::optional<ExitStatus>> ReadExit(const std::string& dir) {
+  ExitStatus e;
+  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kExitFile), &e);
+  if (absl::IsNotFound(s)) return std::optional<ExitStatus>();
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, " is corrupt: ", s.message()));
+  return std::optional<ExitStatus>(e);
+}
+
+uint64_t StartTimeOf(int pid, char* state) {
+  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  *state = 0;
+  if (!stat.ok()) return 0;
+  std::string::size_type close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return 0;
+  *state = (*stat)[close + 2];
+  const char* p = stat->c_str() + close + 2;
+  for (int field = 3; field < 22 && *p; ++p) {
+    if (*p == ' ') ++field;
+  }
+  return strtoull(p, nullptr, 10);
+}
+
+bool KeeperAlive(const Process& p) {
+  char state;
+  uint64_t start = StartTimeOf(p.keeper_pid(), &state);
+  return start != 0 && start == p.keeper_start_time() && state != 'Z' && state != 'X';
+}
+
+absl::StatusOr<UniqueFd> Dial(const std::string& dir) {
+  std::string path = absl::StrCat(dir, "/", kSocketFile);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError("folder path too long");
+  memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return ErrnoError(errno, "socket");
+  if (connect(fd.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    return ErrnoError(errno, "connect to the keeper at", path);
+  }
+  return fd;
+}
+
+absl::Status SendFrame(int fd, uint8_t type, uint8_t stream, const std::string& payload) {
+  return WriteAll(fd, Encode(type, stream, payload));
+}
+
+// When there is no keeper to talk to: its status if it finished, an error if it died.
+absl::StatusOr<int> Finished(const std::string& dir, const Process& p) {
+  ASSIGN_OR_RETURN(std::optional<ExitStatus> e, ReadExit(dir));
+  if (e.has_value()) return ShellStatus(*e);
+  if (KeeperAlive(p)) return absl::UnavailableError(absl::StrCat("the keeper of ", dir, " does not answer"));
+  return absl::InternalError(absl::StrCat("the keeper of ", dir,
+                                          " died before the process's exit status was written"));
+}
+
+}  // namespace
+
+absl::StatusOr<int> Connect(const ConnectOptions& o) {
+  ASSIGN_OR_RETURN(Process p, ReadProcess(o.dir));
+  absl::StatusOr<UniqueFd> sock = Dial(o.dir);
+  if (!sock.ok()) return Finished(o.dir, p);
+  int fd = sock->get();
+  RETURN_IF_ERROR(SendFrame(fd, kAttach, 0, ""));
+  signal(SIGPIPE, SIG_IGN);
+  FrameReader reader;
+  bool stdin_open = o.stdin;
+  char buf[65536];
+  for (;;) {
+    struct pollfd fds[2] = {{fd, POLLIN, 0}, {o.in_fd, POLLIN, 0}};
+    int n = poll(fds, stdin_open ? 2 : 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, "poll");
+    }
+    if (stdin_open && fds[1].revents) {
+      ssize_t r = read(o.in_fd, buf, sizeof buf);
+      if (r > 0) {
+        RETURN_IF_ERROR(SendFrame(fd, kData, 0, std::string(buf, static_cast<size_t>(r))));
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        RETURN_IF_ERROR(SendFrame(fd, kStdinEof, 0, ""));
+        stdin_open = false;
+      }
+    }
+    if (fds[0].revents == 0) continue;
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      return Finished(o.dir, p);  // the keeper went away (released, or died)
+    }
+    reader.Append(buf, static_cast<size_t>(r));
+    bool bad = false;
+    while (std::optional<Frame> f = reader.Next(&bad)) {
+      if (f->type == kExit && f->payload.size() == 9) {
+        ExitStatus e;
+        e.set_code(static_cast<int32_t>(GetU32(f->payload)));
+        e.set_signal(static_cast<int32_t>(GetU32(absl::string_view(f->payload).substr(4))));
+        e.set_exited(f->payload[8] != 0);
+        return ShellStatus(e);
+      }
+      if (f->type != kData || f->payload.size() < 8 || (f->stream != 1 && f->stream != 2)) continue;
+      uint64_t offset = GetU64(f->payload);
+      absl::string_view data = absl::string_view(f->payload).substr(8);
+      bool wanted = f->stream == 1 ? o.stdout : o.stderr;
+      if (wanted) {
+        absl::Status w = WriteAll(f->stream == 1 ? o.out_fd : o.err_fd, data);
+        // Our reader went away: what we could not write stays unacknowledged for the next.
+        if (!w.ok()) return w;
+      }
+      std::string ack;
+      PutU64(&ack, offset + data.size());
+      RETURN_IF_ERROR(SendFrame(fd, kAck, f->stream, ack));
+    }
+    if (bad) return absl::InternalError("the keeper sent a malformed frame");
+  }
+}
+
+absl::StatusOr<Status> GetStatus(const std::string& dir) {
+  ASSIGN_OR_RETURN(Process p, ReadProcess(dir));
+  ASSIGN_OR_RETURN(std::optional<ExitStatus> e, ReadExit(dir));
+  Status s;
+  s.set_pid(p.pid());
+  s.set_keeper_pid(p.keeper_pid());
+  s.set_keeper_alive(KeeperAlive(p));
+  s.set_running(!e.has_value() && s.keeper_alive());
+  if (e.has_value()) *s.mutable_exit_status() = *e;
+  return s;
+}
+
+absl::Status Signal(const std::string& dir, int sig) {
+  ASSIGN_OR_RETURN(Process p, ReadProcess(dir));
+  ASSIGN_OR_RETURN(std::optional<ExitStatus> e, ReadExit(dir));
+  if (e.has_value() || !KeeperAlive(p)) {
+    return absl::FailedPreconditionError(absl::StrCat("the process of ", dir, " is not running"));
+  }
+  // Only while its keeper lives is the pid surely still the process (the keeper reaps it).
+  if (kill(p.pid(), sig) != 0) return ErrnoError(errno, "kill", absl::StrCat(p.pid()));
+  return absl::OkStatus();
+}
+
+absl::Status Resize(const std::string& dir, unsigned rows, unsigned cols) {
+  ASSIGN_OR_RETURN(Process p, ReadProcess(dir));
+  if (!p.tty()) return absl::FailedPreconditionError(absl::StrCat(dir, " has no terminal"));
+  ASSIGN_OR_RETURN(UniqueFd fd, Dial(dir));
+  std::string payload;
+  payload.push_back(static_cast<char>(rows & 0xff));
+  payload.push_back(static_cast<char>((rows >> 8) & 0xff));
+  payload.push_back(static_cast<char>(cols & 0xff));
+  payload.push_back(static_cast<char>((cols >> 8) & 0xff));
+  return SendFrame(fd.get(), kResize, 0, payload);
+}
+
+absl::Status Release(const std::string& dir) {
+  ASSIGN_OR_RETURN(Process p, ReadProcess(dir));
+  absl::StatusOr<UniqueFd> fd = Dial(dir);
+  if (!fd.ok()) return absl::OkStatus();  // no keeper: nothing holds output
+  return SendFrame(fd->get(), kRelease, 0, "");
+}
+
+}  // namespace gdn::attach

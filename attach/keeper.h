@@ -1,0 +1,39 @@
+// The keeper: one small process per container process, holding its stdio in a folder so
+// that it outlives whoever started it (dadoo's place in Garden, conmon's in podman).
+#ifndef GDN_ATTACH_KEEPER_H_
+#define GDN_ATTACH_KEEPER_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "attach/attach.pb.h"
+
+namespace gdn::attach {
+
+struct RunOptions {
+  std::string dir;
+  bool tty = false;
+  unsigned rows = 24, cols = 80;
+  bool stdin = false;  // feed the process's stdin from `connect --stdin` (else /dev/null)
+  // Output held per stream while nobody reads it; past this the keeper stops reading and
+  // the process waits.
+  size_t buffer_limit = 4 << 20;
+  std::vector<std::string> argv;
+};
+
+// Prepares the folder, starts the keeper (in its own session, detached from the caller's
+// stdio) and the process under it. Returns once the process has started. The folder must
+// not hold a process already (AlreadyExists); a program that cannot be run is NotFound or
+// PermissionDenied, and then nothing is left in the folder.
+absl::StatusOr<Process> StartKeeper(const RunOptions& options);
+
+// File names inside a process folder.
+inline constexpr char kProcessFile[] = "process.json";
+inline constexpr char kExitFile[] = "exit.json";
+inline constexpr char kSocketFile[] = "attach.sock";
+
+}  // namespace gdn::attach
+
+#endif  // GDN_ATTACH_KEEPER_H_
