@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -101,11 +103,15 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
   absl::StatusOr<UniqueFd> sock = Dial(o.dir);
   if (!sock.ok()) return Finished(o.dir, p);
   int fd = sock->get();
+  int rcvbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   RETURN_IF_ERROR(SendFrame(fd, kAttach, 0, ""));
   signal(SIGPIPE, SIG_IGN);
-  FrameReader reader;
   bool stdin_open = o.stdin;
-  char buf[65536];
+  // Frames are parsed where they were read: no copy between the socket and our stdout.
+  std::vector<char> buf(2 * (kMaxPayload + kHeaderSize));
+  size_t have = 0;
+  char in[65536];
   for (;;) {
     struct pollfd fds[2] = {{fd, POLLIN, 0}, {o.in_fd, POLLIN, 0}};
     int n = poll(fds, stdin_open ? 2 : 1, -1);
@@ -114,44 +120,55 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
       return ErrnoError(errno, "poll");
     }
     if (stdin_open && fds[1].revents) {
-      ssize_t r = read(o.in_fd, buf, sizeof buf);
+      ssize_t r = read(o.in_fd, in, sizeof in);
       if (r > 0) {
-        RETURN_IF_ERROR(SendFrame(fd, kData, 0, std::string(buf, static_cast<size_t>(r))));
+        RETURN_IF_ERROR(SendFrame(fd, kData, 0, std::string(in, static_cast<size_t>(r))));
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         RETURN_IF_ERROR(SendFrame(fd, kStdinEof, 0, ""));
         stdin_open = false;
       }
     }
     if (fds[0].revents == 0) continue;
-    ssize_t r = read(fd, buf, sizeof buf);
+    ssize_t r = read(fd, buf.data() + have, buf.size() - have);
     if (r <= 0) {
       if (r < 0 && errno == EINTR) continue;
       return Finished(o.dir, p);  // the keeper went away (released, or died)
     }
-    reader.Append(buf, static_cast<size_t>(r));
-    bool bad = false;
-    while (std::optional<Frame> f = reader.Next(&bad)) {
-      if (f->type == kExit && f->payload.size() == 9) {
+    have += static_cast<size_t>(r);
+    size_t pos = 0;
+    while (have - pos >= kHeaderSize) {
+      std::string_view head(buf.data() + pos, kHeaderSize);
+      uint8_t type = static_cast<uint8_t>(head[0]);
+      uint8_t stream = static_cast<uint8_t>(head[1]);
+      uint32_t length = GetU32(head.substr(2));
+      if (length > kMaxPayload) return absl::InternalError("the keeper sent a malformed frame");
+      if (have - pos < kHeaderSize + length) break;
+      std::string_view payload(buf.data() + pos + kHeaderSize, length);
+      pos += kHeaderSize + length;
+      if (type == kExit && payload.size() == 9) {
         ExitStatus e;
-        e.set_code(static_cast<int32_t>(GetU32(f->payload)));
-        e.set_signal(static_cast<int32_t>(GetU32(absl::string_view(f->payload).substr(4))));
-        e.set_exited(f->payload[8] != 0);
+        e.set_code(static_cast<int32_t>(GetU32(payload)));
+        e.set_signal(static_cast<int32_t>(GetU32(payload.substr(4))));
+        e.set_exited(payload[8] != 0);
         return ShellStatus(e);
       }
-      if (f->type != kData || f->payload.size() < 8 || (f->stream != 1 && f->stream != 2)) continue;
-      uint64_t offset = GetU64(f->payload);
-      absl::string_view data = absl::string_view(f->payload).substr(8);
-      bool wanted = f->stream == 1 ? o.stdout : o.stderr;
-      if (wanted) {
-        absl::Status w = WriteAll(f->stream == 1 ? o.out_fd : o.err_fd, data);
+      if (type != kData || payload.size() < 8 || (stream != 1 && stream != 2)) continue;
+      uint64_t offset = GetU64(payload);
+      std::string_view data = payload.substr(8);
+      if (stream == 1 ? o.stdout : o.stderr) {
+        absl::Status w = WriteAll(stream == 1 ? o.out_fd : o.err_fd,
+                                  absl::string_view(data.data(), data.size()));
         // Our reader went away: what we could not write stays unacknowledged for the next.
         if (!w.ok()) return w;
       }
       std::string ack;
       PutU64(&ack, offset + data.size());
-      RETURN_IF_ERROR(SendFrame(fd, kAck, f->stream, ack));
+      RETURN_IF_ERROR(SendFrame(fd, kAck, stream, ack));
     }
-    if (bad) return absl::InternalError("the keeper sent a malformed frame");
+    if (pos > 0) {
+      memmove(buf.data(), buf.data() + pos, have - pos);
+      have -= pos;
+    }
   }
 }
 

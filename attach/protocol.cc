@@ -8,7 +8,7 @@ void PutU64(std::string* out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-uint64_t GetU64(absl::string_view in) {
+uint64_t GetU64(std::string_view in) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
   return v;
@@ -18,7 +18,7 @@ void PutU32(std::string* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-uint32_t GetU32(absl::string_view in) {
+uint32_t GetU32(std::string_view in) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
   return v;
@@ -32,7 +32,7 @@ std::string EncodeHeader(uint8_t type, uint8_t stream, uint32_t length) {
   return out;
 }
 
-std::string Encode(uint8_t type, uint8_t stream, absl::string_view payload) {
+std::string Encode(uint8_t type, uint8_t stream, std::string_view payload) {
   std::string out = EncodeHeader(type, stream, static_cast<uint32_t>(payload.size()));
   out.append(payload.data(), payload.size());
   return out;
@@ -41,7 +41,7 @@ std::string Encode(uint8_t type, uint8_t stream, absl::string_view payload) {
 std::optional<Frame> FrameReader::Next(bool* bad) {
   *bad = false;
   if (buffer_.size() - start_ < kHeaderSize) return std::nullopt;
-  absl::string_view head(buffer_.data() + start_, kHeaderSize);
+  std::string_view head(buffer_.data() + start_, kHeaderSize);
   uint32_t length = GetU32(head.substr(2));
   if (length > kMaxPayload) {
     *bad = true;

@@ -20,7 +20,7 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/string_view.h"
+#include <string_view>
 
 namespace gdn::attach {
 
@@ -35,7 +35,7 @@ enum FrameType : uint8_t {
 };
 
 inline constexpr size_t kHeaderSize = 6;
-inline constexpr uint32_t kMaxPayload = 1 << 20;
+inline constexpr uint32_t kMaxPayload = 4 << 20;
 
 struct Frame {
   uint8_t type = 0;
@@ -44,12 +44,12 @@ struct Frame {
 };
 
 std::string EncodeHeader(uint8_t type, uint8_t stream, uint32_t length);
-std::string Encode(uint8_t type, uint8_t stream, absl::string_view payload);
+std::string Encode(uint8_t type, uint8_t stream, std::string_view payload);
 
 void PutU64(std::string* out, uint64_t v);
-uint64_t GetU64(absl::string_view in);
+uint64_t GetU64(std::string_view in);
 void PutU32(std::string* out, uint32_t v);
-uint32_t GetU32(absl::string_view in);
+uint32_t GetU32(std::string_view in);
 
 // Accumulates bytes and cuts frames out of them.
 class FrameReader {
