@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <algorithm>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -108,10 +109,65 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
   RETURN_IF_ERROR(SendFrame(fd, kAttach, 0, ""));
   signal(SIGPIPE, SIG_IGN);
   bool stdin_open = o.stdin;
-  // Frames are parsed where they were read: no copy between the socket and our stdout.
-  std::vector<char> buf(2 * (kMaxPayload + kHeaderSize));
-  size_t have = 0;
+  // Output moves from the socket to our stdout with splice(2) where the kernel can: no copy
+  // through our memory. A pipe sits between the two, as splice wants a pipe on one side.
+  int relay[2] = {-1, -1};
+  if (pipe2(relay, O_CLOEXEC) == 0) fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
+  UniqueFd relay_r(relay[0]), relay_w(relay[1]);
+  bool can_splice[3] = {false, relay_r.valid(), relay_r.valid()};
+  std::vector<char> scratch(1 << 20);
   char in[65536];
+  // Reads exactly n bytes of the socket into `to`.
+  auto recv_all = [fd](char* to, size_t n) -> bool {
+    while (n > 0) {
+      ssize_t r = recv(fd, to, n, MSG_WAITALL);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      to += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  };
+  // Moves n bytes of the socket to `out` (-1: discard).
+  auto relay_bytes = [&](int stream, int out, size_t n) -> absl::Status {
+    while (n > 0) {
+      if (out >= 0 && can_splice[stream]) {
+        ssize_t in_pipe = splice(fd, nullptr, relay_w.get(), nullptr, n, SPLICE_F_MOVE);
+        if (in_pipe > 0) {
+          size_t left = static_cast<size_t>(in_pipe);
+          while (left > 0) {
+            ssize_t w = splice(relay_r.get(), nullptr, out, nullptr, left, SPLICE_F_MOVE);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+              // Our output does not take splice (or went away): the bytes in the relay pipe
+              // still go out the ordinary way, once.
+              if (w < 0 && errno != EINVAL) return ErrnoError(errno, "write the output");
+              can_splice[stream] = false;
+              while (left > 0) {
+                ssize_t r = read(relay_r.get(), scratch.data(), std::min(left, scratch.size()));
+                if (r <= 0) return ErrnoError(errno, "drain the relay pipe");
+                RETURN_IF_ERROR(WriteAll(out, absl::string_view(scratch.data(), static_cast<size_t>(r))));
+                left -= static_cast<size_t>(r);
+              }
+              break;
+            }
+            left -= static_cast<size_t>(w);
+          }
+          n -= static_cast<size_t>(in_pipe);
+          continue;
+        }
+        if (in_pipe == 0) return absl::InternalError("the keeper went away mid-frame");
+        if (errno == EINTR) continue;
+        can_splice[stream] = false;  // e.g. a kernel without splice from unix sockets
+      }
+      ssize_t r = recv(fd, scratch.data(), std::min(n, scratch.size()), 0);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return absl::InternalError("the keeper went away mid-frame");
+      if (out >= 0) RETURN_IF_ERROR(WriteAll(out, absl::string_view(scratch.data(), static_cast<size_t>(r))));
+      n -= static_cast<size_t>(r);
+    }
+    return absl::OkStatus();
+  };
   for (;;) {
     struct pollfd fds[2] = {{fd, POLLIN, 0}, {o.in_fd, POLLIN, 0}};
     int n = poll(fds, stdin_open ? 2 : 1, -1);
@@ -129,45 +185,33 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
       }
     }
     if (fds[0].revents == 0) continue;
-    ssize_t r = read(fd, buf.data() + have, buf.size() - have);
-    if (r <= 0) {
-      if (r < 0 && errno == EINTR) continue;
-      return Finished(o.dir, p);  // the keeper went away (released, or died)
-    }
-    have += static_cast<size_t>(r);
-    size_t pos = 0;
-    while (have - pos >= kHeaderSize) {
-      std::string_view head(buf.data() + pos, kHeaderSize);
-      uint8_t type = static_cast<uint8_t>(head[0]);
-      uint8_t stream = static_cast<uint8_t>(head[1]);
-      uint32_t length = GetU32(head.substr(2));
-      if (length > kMaxPayload) return absl::InternalError("the keeper sent a malformed frame");
-      if (have - pos < kHeaderSize + length) break;
-      std::string_view payload(buf.data() + pos + kHeaderSize, length);
-      pos += kHeaderSize + length;
-      if (type == kExit && payload.size() == 9) {
-        ExitStatus e;
-        e.set_code(static_cast<int32_t>(GetU32(payload)));
-        e.set_signal(static_cast<int32_t>(GetU32(payload.substr(4))));
-        e.set_exited(payload[8] != 0);
-        return ShellStatus(e);
-      }
-      if (type != kData || payload.size() < 8 || (stream != 1 && stream != 2)) continue;
-      uint64_t offset = GetU64(payload);
-      std::string_view data = payload.substr(8);
-      if (stream == 1 ? o.stdout : o.stderr) {
-        absl::Status w = WriteAll(stream == 1 ? o.out_fd : o.err_fd,
-                                  absl::string_view(data.data(), data.size()));
-        // Our reader went away: what we could not write stays unacknowledged for the next.
-        if (!w.ok()) return w;
-      }
+    char head[kHeaderSize];
+    if (!recv_all(head, sizeof head)) return Finished(o.dir, p);  // released, or died
+    uint8_t type = static_cast<uint8_t>(head[0]);
+    uint8_t stream = static_cast<uint8_t>(head[1]);
+    uint32_t length = GetU32(std::string_view(head + 2, 4));
+    if (length > kMaxPayload) return absl::InternalError("the keeper sent a malformed frame");
+    if (type == kData && (stream == 1 || stream == 2) && length >= 8) {
+      char offset_bytes[8];
+      if (!recv_all(offset_bytes, 8)) return Finished(o.dir, p);
+      uint64_t offset = GetU64(std::string_view(offset_bytes, 8));
+      size_t size = length - 8;
+      bool wanted = stream == 1 ? o.stdout : o.stderr;
+      // If our output fails, what we could not write stays unacknowledged for the next reader.
+      RETURN_IF_ERROR(relay_bytes(stream, wanted ? (stream == 1 ? o.out_fd : o.err_fd) : -1, size));
       std::string ack;
-      PutU64(&ack, offset + data.size());
+      PutU64(&ack, offset + size);
       RETURN_IF_ERROR(SendFrame(fd, kAck, stream, ack));
+      continue;
     }
-    if (pos > 0) {
-      memmove(buf.data(), buf.data() + pos, have - pos);
-      have -= pos;
+    std::string payload(length, '\0');
+    if (!recv_all(payload.data(), length)) return Finished(o.dir, p);
+    if (type == kExit && payload.size() == 9) {
+      ExitStatus e;
+      e.set_code(static_cast<int32_t>(GetU32(payload)));
+      e.set_signal(static_cast<int32_t>(GetU32(std::string_view(payload).substr(4))));
+      e.set_exited(payload[8] != 0);
+      return ShellStatus(e);
     }
   }
 }
