@@ -231,10 +231,16 @@ TEST_F(AttachTest, NoDescriptorOfTheKeeperLeaksIntoTheProcess) {
 
 TEST_F(AttachTest, TheKeeperExitsOnceDrainedAndLeavesNoZombie) {
   std::string dir = NewDir();
-  Run(dir, {"sh", "-c", "echo bye"});
+  SubprocessResult run = Run(dir, {"sh", "-c", "echo bye"});
   int keeper = KeeperPid(dir);
+  int process = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(run.out.substr(7, run.out.find(',') - 7), &process)) << run.out;
   EXPECT_EQ(Attach({"connect", "--dir", dir}).out, "bye\n");
   EXPECT_TRUE(WaitGone(keeper, absl::Seconds(10)));
+  // The keeper reaped its process: no zombie of it was handed on to us.
+  int status;
+  EXPECT_LE(waitpid(process, &status, WNOHANG), 0);
+  EXPECT_NE(kill(process, 0), 0);
   EXPECT_FALSE(FileExists(dir + "/attach.sock"));
   // A process with no output needs no reader: its keeper goes as soon as it ends.
   std::string quiet = NewDir();
