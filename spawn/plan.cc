@@ -151,6 +151,9 @@ absl::StatusOr<Plan> MakePlan(const oci::Spec& spec, const std::string& bundle_d
     }
     if (ns.path().empty()) {
       plan.clone_flags |= *flag;
+    } else if (*flag == CLONE_NEWPID) {
+      // setns() moves only later children into a pid namespace; the init would stay out.
+      return Invalid("linux.namespaces", "joining a pid namespace by path is not supported");
     } else {
       plan.joins.emplace_back(*flag, ns.path());
     }

@@ -74,6 +74,9 @@ TEST_F(PlanTest, MalformedFieldsAreInvalidAndNamed) {
   spec_.mutable_linux()->add_namespaces()->set_type("pid");
   EXPECT_THAT(Refusal().message(), HasSubstr("given twice"));
   spec_ = DefaultSpec({});
+  spec_.mutable_linux()->mutable_namespaces(0)->set_path("/proc/1/ns/pid");
+  EXPECT_THAT(Refusal().message(), HasSubstr("joining a pid namespace"));
+  spec_ = DefaultSpec({});
   spec_.mutable_mounts(0)->set_destination("proc");
   EXPECT_THAT(Refusal().message(), HasSubstr("mounts.destination"));
   spec_ = DefaultSpec({});

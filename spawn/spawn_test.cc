@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -303,6 +304,36 @@ TEST_P(SpawnTest, MissingProgramIsReportedByCreate) {
 TEST_P(SpawnTest, NoDescriptorOfTheRuntimeLeaksIntoTheContainer) {
   SubprocessResult r = RunIn({"probe", "fds"});
   EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+}
+
+// Commands racing on one container: the id is taken once, start succeeds once.
+TEST_P(SpawnTest, ConcurrentCommandsOnOneContainerAreSafe) {
+  SetArgs({"sleep", "100"});
+  constexpr int kRacers = 6;
+  std::vector<std::thread> racers;
+  std::vector<int> create_codes(kRacers), start_codes(kRacers);
+  for (int i = 0; i < kRacers; ++i) {
+    racers.emplace_back([&, i] {
+      create_codes[i] = Spawn({"create", "--bundle", bundle_->dir(), "race"}).exit_code;
+    });
+  }
+  for (auto& t : racers) t.join();
+  EXPECT_EQ(std::count(create_codes.begin(), create_codes.end(), 0), 1);
+  EXPECT_EQ(std::count(create_codes.begin(), create_codes.end(), 4), kRacers - 1);
+  racers.clear();
+  for (int i = 0; i < kRacers; ++i) {
+    racers.emplace_back([&, i] { start_codes[i] = Spawn({"start", "race"}).exit_code; });
+  }
+  for (auto& t : racers) t.join();
+  EXPECT_EQ(std::count(start_codes.begin(), start_codes.end(), 0), 1);
+  EXPECT_EQ(std::count(start_codes.begin(), start_codes.end(), 5), kRacers - 1);
+  EXPECT_EQ(StateField("race", "status"), "running");
+  // A second container never sees the first's state.
+  ASSERT_EQ(Spawn({"create", "--bundle", bundle_->dir(), "other"}).exit_code, 0);
+  EXPECT_EQ(StateField("other", "status"), "created");
+  EXPECT_NE(StateField("other", "pid"), StateField("race", "pid"));
+  EXPECT_EQ(Spawn({"delete", "--force", "race"}).exit_code, 0);
+  EXPECT_EQ(Spawn({"delete", "--force", "other"}).exit_code, 0);
 }
 
 TEST_P(SpawnTest, KillAllSignalsEveryProcessOfTheContainer) {
