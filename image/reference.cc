@@ -56,7 +56,15 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& uri) {
   if (absl::StartsWith(uri, "docker://")) {
     ref.kind = SourceKind::kRegistry;
     std::string rest = uri.substr(9);
+    // The tag follows '#', or ':' after the last '/' (gdn turns the first '#' into ':').
     std::string::size_type hash = rest.find('#');
+    if (hash == std::string::npos) {
+      std::string::size_type colon = rest.rfind(':');
+      std::string::size_type last_slash = rest.rfind('/');
+      if (colon != std::string::npos && last_slash != std::string::npos && colon > last_slash) {
+        hash = colon;
+      }
+    }
     ref.tag = hash == std::string::npos ? "latest" : rest.substr(hash + 1);
     rest = rest.substr(0, hash);
     // docker:///repo (Docker Hub) or docker://registry/repo.

@@ -35,6 +35,12 @@ TEST(ParseImageReference, EveryGardenForm) {
   EXPECT_EQ(local->registry, "127.0.0.1:5000");
   EXPECT_EQ(local->repository, "team/app");
   EXPECT_EQ(local->tag, "v2");
+  auto colon = ParseImageReference("docker://127.0.0.1:5000/app:1.36");
+  ASSERT_TRUE(colon.ok());
+  EXPECT_EQ(colon->registry, "127.0.0.1:5000");
+  EXPECT_EQ(colon->repository, "app");
+  EXPECT_EQ(colon->tag, "1.36");
+  EXPECT_EQ(ParseImageReference("docker:///busybox:1.36")->tag, "1.36");
 }
 
 TEST(ParseImageReference, RefusesWhatItCannotRead) {

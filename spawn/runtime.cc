@@ -36,6 +36,7 @@
 #include "lib/file.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
+#include "lib/userns.h"
 #include "re2/re2.h"
 #include "spawn/config.pb.h"
 #include "spawn/init_child.h"
@@ -154,71 +155,6 @@ std::string RootDefault() {
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   if (xdg != nullptr && *xdg == '/' && Exists(xdg)) return absl::StrCat(xdg, "/spawn");
   return absl::StrCat("/tmp/spawn-", geteuid());
-}
-
-// The idmap helper: --idmap, else beside this binary (or bazel-bin/idmap), else PATH.
-std::string FindIdmap(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  char self[PATH_MAX] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& candidate : {dir + "/idmap", dir + "/../idmap/idmap"}) {
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-  }
-  return "idmap";
-}
-
-absl::Status WriteProc(int pid, const char* file, const std::string& data) {
-  std::string path = absl::StrCat("/proc/", pid, "/", file);
-  ASSIGN_OR_RETURN(UniqueFd fd, Open(path, O_WRONLY));
-  if (write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
-    return ErrnoError(errno, "write", path);
-  }
-  return absl::OkStatus();
-}
-
-// Writes the maps of the new user namespace of `pid`: directly when the kernel lets us
-// (root, or only our own ids), else through the setuid idmap.
-absl::Status WriteIdMaps(int pid, const Plan& plan, const std::string& idmap) {
-  uid_t euid = geteuid();
-  gid_t egid = getegid();
-  if (euid == 0) {
-    RETURN_IF_ERROR(WriteProc(pid, "uid_map", plan.uid_map.ToProcFile()));
-    return WriteProc(pid, "gid_map", plan.gid_map.ToProcFile());
-  }
-  const auto& u = plan.uid_map.mappings();
-  const auto& g = plan.gid_map.mappings();
-  if (u.size() == 1 && u[0].host == euid && u[0].count == 1 && g.size() == 1 &&
-      g[0].host == egid && g[0].count == 1) {
-    RETURN_IF_ERROR(WriteProc(pid, "setgroups", "deny"));
-    RETURN_IF_ERROR(WriteProc(pid, "gid_map", plan.gid_map.ToProcFile()));
-    return WriteProc(pid, "uid_map", plan.uid_map.ToProcFile());
-  }
-  SubprocessOptions o;
-  o.argv = {idmap, "apply", "--pid", absl::StrCat(pid)};
-  for (const IdMapping& m : u) {
-    o.argv.insert(o.argv.end(), {"--uid-map", absl::StrCat(m.container, ":", m.host, ":", m.count)});
-  }
-  for (const IdMapping& m : g) {
-    o.argv.insert(o.argv.end(), {"--gid-map", absl::StrCat(m.container, ":", m.host, ":", m.count)});
-  }
-  o.timeout = absl::Seconds(30);
-  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
-  if (!r.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the uid/gid maps need the setuid helper idmap, which could not be run (",
-        r.status().message(), "); install it with setup or pass --idmap"));
-  }
-  if (!r->ok()) {
-    std::string why(absl::StripTrailingAsciiWhitespace(r->err));
-    absl::Status s = absl::PermissionDeniedError(absl::StrCat("idmap ", r->Describe(), ": ", why));
-    if (r->exited && r->exit_code == kExitNotFound) return absl::NotFoundError(s.message());
-    return s;
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ChildError(const SyncMessage& m) {
@@ -476,7 +412,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   };
 
   if (plan.new_userns) {
-    RETURN_IF_ERROR(WriteIdMaps(pid, plan, FindIdmap(options_.idmap)));
+    RETURN_IF_ERROR(WriteIdMaps(pid, plan.uid_map, plan.gid_map, FindIdmap(options_.idmap)));
     SyncMessage go = {};
     go.type = kMapsWritten;
     if (send(ours.get(), &go, sizeof go, MSG_NOSIGNAL) < 0) {

@@ -1,0 +1,388 @@
+#include "image/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "image/digest.h"
+#include "image/reference.h"
+#include "image/unpack.h"
+#include "lib/contract.h"
+#include "lib/fd.h"
+#include "lib/file.h"
+#include "lib/gojson.h"
+#include "lib/status.h"
+#include "lib/subprocess.h"
+#include "lib/userns.h"
+#include "re2/re2.h"
+#include "spawn/config.pb.h"
+
+namespace gdn::image {
+namespace {
+
+constexpr char kRefName[] = "org.opencontainers.image.ref.name";
+
+IdMap ToIdMap(const google::protobuf::RepeatedPtrField<IdMapping>& m) {
+  std::vector<gdn::IdMapping> out;
+  for (const IdMapping& x : m) out.push_back({x.container_id(), x.host_id(), x.size()});
+  return IdMap(std::move(out));
+}
+
+absl::Status CheckHandle(const std::string& handle) {
+  static const LazyRE2 kHandle = {"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}"};
+  if (!RE2::FullMatch(handle, *kHandle)) {
+    return UsageError(absl::StrCat("invalid handle \"", handle, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> Lock(const std::string& path, int how) {
+  ASSIGN_OR_RETURN(UniqueFd fd, gdn::Open(path, O_RDWR | O_CREAT, 0600));
+  if (flock(fd.get(), how) != 0) return ErrnoError(errno, "lock", path);
+  return fd;
+}
+
+template <typename M>
+absl::StatusOr<M> ReadBlobJson(const std::string& layout, const Descriptor& d) {
+  ASSIGN_OR_RETURN(std::string hex, DigestHex(d.digest()));
+  std::string path = absl::StrCat(layout, "/blobs/sha256/", hex);
+  ASSIGN_OR_RETURN(std::string data, ReadFile(path));
+  if (Sha256(data) != d.digest()) {
+    return absl::InvalidArgumentError(absl::StrCat("blob ", d.digest(), " does not match its digest"));
+  }
+  M msg;
+  RETURN_IF_ERROR(ParseJson(data, &msg, {/*ignore_unknown_fields=*/true}));
+  return msg;
+}
+
+int64_t g_du_total = 0;
+int DuVisit(const char*, const struct stat* st, int, struct FTW*) {
+  g_du_total += static_cast<int64_t>(st->st_blocks) * 512;
+  return 0;
+}
+
+int64_t BytesUnder(const std::string& path) {
+  g_du_total = 0;
+  nftw(path.c_str(), DuVisit, 64, FTW_PHYS);
+  return g_du_total;
+}
+
+}  // namespace
+
+Store::Store(std::string path, StoreConfig config, std::string idmap)
+    : path_(std::move(path)), config_(std::move(config)), idmap_(FindIdmap(idmap)) {
+  uid_map_ = ToIdMap(config_.uid_mappings());
+  gid_map_ = ToIdMap(config_.gid_mappings());
+}
+
+absl::Status Store::InitStore(const std::string& path, const IdMap& uid_map, const IdMap& gid_map) {
+  if (!uid_map.empty()) RETURN_IF_ERROR(uid_map.Validate());
+  if (!gid_map.empty()) RETURN_IF_ERROR(gid_map.Validate());
+  if (uid_map.empty() != gid_map.empty()) {
+    return UsageError("give both --uid-mapping and --gid-mapping, or neither");
+  }
+  if (geteuid() != 0 && uid_map.empty()) {
+    return UsageError("a rootless store needs --uid-mapping and --gid-mapping (0:YOUR_UID:1, ...)");
+  }
+  std::string record = absl::StrCat(path, "/store.json");
+  if (FileExists(record)) return absl::AlreadyExistsError(absl::StrCat("a store exists at ", path));
+  for (const char* dir : {"", "/layers", "/images", "/tmp", "/locks"}) {
+    RETURN_IF_ERROR(MakeDirs(absl::StrCat(path, dir), 0755));
+  }
+  StoreConfig config;
+  for (const gdn::IdMapping& m : uid_map.mappings()) {
+    IdMapping* x = config.add_uid_mappings();
+    x->set_container_id(m.container);
+    x->set_host_id(m.host);
+    x->set_size(m.count);
+  }
+  for (const gdn::IdMapping& m : gid_map.mappings()) {
+    IdMapping* x = config.add_gid_mappings();
+    x->set_container_id(m.container);
+    x->set_host_id(m.host);
+    x->set_size(m.count);
+  }
+  config.set_owner_uid(geteuid());
+  config.set_rootless(geteuid() != 0);
+  return WriteFileAtomic(record, ToJson(config), 0644);
+}
+
+absl::StatusOr<Store> Store::Open(const std::string& path, const std::string& idmap) {
+  StoreConfig config;
+  absl::Status s = ReadJsonMessage(absl::StrCat(path, "/store.json"), &config);
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(absl::StrCat("no store at ", path, ": run init-store first"));
+  }
+  if (!s.ok()) return s;
+  if (config.owner_uid() != geteuid()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the store at ", path, " belongs to uid ", config.owner_uid()));
+  }
+  Store store(path, config, idmap);
+  RETURN_IF_ERROR(store.RemoveLeftovers());
+  return store;
+}
+
+absl::Status Store::RemoveTree(const std::string& path) {
+  auto rm = [path]() -> absl::Status {
+    SubprocessOptions o;
+    o.argv = {"rm", "-rf", "--one-file-system", path};
+    absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+    if (!r.ok()) return r.status();
+    if (!r->ok()) return absl::InternalError(absl::StrCat("rm -rf ", path, ": ", r->err));
+    return absl::OkStatus();
+  };
+  // Files owned by subordinate ids can only be removed from inside the user namespace.
+  if (shifted() && geteuid() != 0) return RunInUserNamespace(uid_map_, gid_map_, idmap_, rm);
+  return rm();
+}
+
+absl::Status Store::RemoveLeftovers() {
+  std::string tmp = absl::StrCat(path_, "/tmp");
+  DIR* d = opendir(tmp.c_str());
+  if (d == nullptr) return absl::OkStatus();
+  std::vector<std::string> leftovers;
+  while (struct dirent* e = readdir(d)) {
+    if (absl::StrContains(e->d_name, "-incomplete-")) leftovers.push_back(absl::StrCat(tmp, "/", e->d_name));
+  }
+  closedir(d);
+  for (const std::string& l : leftovers) {
+    // Only an unpack whose owner died: a live one holds its layer's lock.
+    std::string name = l.substr(l.rfind('/') + 1);
+    std::string hex = name.substr(0, name.find('-'));
+    absl::StatusOr<UniqueFd> lock = gdn::Open(absl::StrCat(path_, "/locks/", hex, ".lock"), O_RDWR | O_CREAT, 0600);
+    if (!lock.ok() || flock(lock->get(), LOCK_EX | LOCK_NB) != 0) continue;
+    RETURN_IF_ERROR(RemoveTree(l));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex) {
+  std::string final_dir = absl::StrCat(path_, "/layers/", hex);
+  if (FileExists(final_dir)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(UniqueFd lock, Lock(absl::StrCat(path_, "/locks/", hex, ".lock"), LOCK_EX));
+  if (FileExists(final_dir)) return absl::OkStatus();  // another create unpacked it meanwhile
+  char suffix[] = "XXXXXX";
+  std::string tmp = absl::StrCat(path_, "/tmp/", hex, "-incomplete-");
+  std::string tmpl = tmp + suffix;
+  if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError(errno, "mkdtemp", tmpl);
+  tmp = tmpl;
+  chmod(tmp.c_str(), 0755);
+  UnpackOptions options;
+  options.chown = shifted() || geteuid() == 0;
+  options.overlay_xattr_prefix = config_.rootless() ? "user." : "trusted.";
+  auto unpack = [&]() -> absl::Status {
+    absl::StatusOr<UnpackReport> r = UnpackLayer(blob, tmp, options);
+    if (!r.ok()) return r.status();
+    // The folder itself belongs to the image's root.
+    if (chown(tmp.c_str(), 0, 0) != 0 && options.chown) return ErrnoError(errno, "chown", tmp);
+    return absl::OkStatus();
+  };
+  absl::Status unpacked = shifted() ? RunInUserNamespace(uid_map_, gid_map_, idmap_, unpack) : unpack();
+  if (!unpacked.ok()) {
+    (void)RemoveTree(tmp);
+    return unpacked;
+  }
+  if (rename(tmp.c_str(), final_dir.c_str()) != 0) {
+    absl::Status s = ErrnoError(errno, "rename", final_dir);
+    (void)RemoveTree(tmp);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
+  ASSIGN_OR_RETURN(ImageReference ref, ParseImageReference(uri));
+  ImageRecord record;
+  record.set_uri(uri);
+  if (ref.kind == SourceKind::kFolder) {
+    struct stat st;
+    if (stat(ref.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::NotFoundError(absl::StrCat("no folder ", ref.path));
+    }
+    record.add_lower_dirs(ref.path);
+    return record;
+  }
+  if (ref.kind != SourceKind::kOciLayout) {
+    return absl::UnimplementedError(absl::StrCat("image source of \"", uri, "\" is not supported yet"));
+  }
+  Index index;
+  absl::Status read = ReadJsonMessage(absl::StrCat(ref.path, "/index.json"), &index, {true});
+  if (absl::IsNotFound(read)) return absl::NotFoundError(absl::StrCat("no OCI layout at ", ref.path));
+  RETURN_IF_ERROR(read);
+  const Descriptor* chosen = nullptr;
+  for (const Descriptor& d : index.manifests()) {
+    auto name = d.annotations().find(kRefName);
+    bool named = name != d.annotations().end();
+    if ((ref.tag.empty() && index.manifests_size() == 1) || (named && name->second == ref.tag)) {
+      chosen = &d;
+    }
+  }
+  if (chosen == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no image tagged \"", ref.tag, "\" in ", ref.path));
+  }
+  ASSIGN_OR_RETURN(Manifest manifest, ReadBlobJson<Manifest>(ref.path, *chosen));
+  ASSIGN_OR_RETURN(ImageConfig config, ReadBlobJson<ImageConfig>(ref.path, manifest.config()));
+  std::vector<std::string> diff_ids(config.rootfs().diff_ids().begin(), config.rootfs().diff_ids().end());
+  if (static_cast<int>(diff_ids.size()) != manifest.layers_size()) {
+    return absl::InvalidArgumentError("the image config's diff_ids do not match its layers");
+  }
+  std::vector<std::string> chains = ChainIds(diff_ids);
+  for (int i = 0; i < manifest.layers_size(); ++i) {
+    const Descriptor& layer = manifest.layers(i);
+    ASSIGN_OR_RETURN(std::string blob_hex, DigestHex(layer.digest()));
+    std::string blob = absl::StrCat(ref.path, "/blobs/sha256/", blob_hex);
+    ASSIGN_OR_RETURN(std::string chain_hex, DigestHex(chains[i]));
+    std::string final_dir = absl::StrCat(path_, "/layers/", chain_hex);
+    if (!FileExists(final_dir)) {
+      ASSIGN_OR_RETURN(std::string actual, Sha256File(blob));
+      if (actual != layer.digest()) {
+        return absl::InvalidArgumentError(absl::StrCat("layer ", layer.digest(), " does not match its digest"));
+      }
+      RETURN_IF_ERROR(EnsureLayer(blob, chain_hex));
+    }
+    record.add_layer_ids(chain_hex);
+  }
+  for (int i = record.layer_ids_size() - 1; i >= 0; --i) {
+    record.add_lower_dirs(absl::StrCat(path_, "/layers/", record.layer_ids(i)));
+  }
+  *record.mutable_config() = config;
+  return record;
+}
+
+absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::string& handle) {
+  RETURN_IF_ERROR(CheckHandle(handle));
+  std::string dir = absl::StrCat(path_, "/images/", handle);
+  if (FileExists(dir)) return absl::AlreadyExistsError(absl::StrCat("image \"", handle, "\" exists"));
+  // Shared: clean waits until this image's record names the layers it uses.
+  ASSIGN_OR_RETURN(UniqueFd gc, Lock(absl::StrCat(path_, "/locks/gc.lock"), LOCK_SH));
+  ASSIGN_OR_RETURN(ImageRecord record, Prepare(uri));
+  record.set_handle(handle);
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat("image \"", handle, "\" exists"));
+    return ErrnoError(errno, "mkdir", dir);
+  }
+  absl::Cleanup undo = [this, &dir] { (void)RemoveTree(dir); };
+  std::string upper = dir + "/diff", work = dir + "/work", rootfs = dir + "/rootfs";
+  for (const std::string& d : {upper, work, rootfs}) {
+    if (mkdir(d.c_str(), 0755) != 0) return ErrnoError(errno, "mkdir", d);
+  }
+  if (shifted()) {
+    // The container's root owns its upper layer; do it from inside the user namespace.
+    RETURN_IF_ERROR(RunInUserNamespace(uid_map_, gid_map_, idmap_, [&]() -> absl::Status {
+      for (const std::string& d : {upper, work, rootfs}) {
+        if (chown(d.c_str(), 0, 0) != 0) return ErrnoError(errno, "chown", d);
+      }
+      return absl::OkStatus();
+    }));
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/image.json", ToJson(record), 0644));
+
+  oci::Spec spec;
+  spec.mutable_root()->set_path(rootfs);
+  const ImageConfig::Config& c = record.config().config();
+  for (const std::string& e : c.env()) spec.mutable_process()->add_env(e);
+  for (const std::string& a : c.entrypoint()) spec.mutable_process()->add_args(a);
+  for (const std::string& a : c.cmd()) spec.mutable_process()->add_args(a);
+  if (!c.working_dir().empty()) spec.mutable_process()->set_cwd(c.working_dir());
+  oci::Mount* m = spec.add_mounts();
+  m->set_destination("/");
+  m->set_type("overlay");
+  m->set_source("overlay");
+  std::string options = absl::StrCat("lowerdir=", absl::StrJoin(record.lower_dirs(), ":"),
+                                     ",upperdir=", upper, ",workdir=", work);
+  if (config_.rootless()) absl::StrAppend(&options, ",userxattr");
+  m->add_options(options);
+  std::move(undo).Cancel();
+  GoJsonWriteOptions print;
+  print.json_names = true;
+  return MessageToGoJson(spec, print) + "\n";
+}
+
+absl::Status Store::Delete(const std::string& handle) {
+  RETURN_IF_ERROR(CheckHandle(handle));
+  std::string dir = absl::StrCat(path_, "/images/", handle);
+  if (!FileExists(dir)) return absl::OkStatus();
+  return RemoveTree(dir);
+}
+
+absl::StatusOr<std::string> Store::StatsJson(const std::string& handle) {
+  RETURN_IF_ERROR(CheckHandle(handle));
+  std::string dir = absl::StrCat(path_, "/images/", handle);
+  ImageRecord record;
+  absl::Status s = ReadJsonMessage(dir + "/image.json", &record);
+  if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat("no image \"", handle, "\""));
+  RETURN_IF_ERROR(s);
+  int64_t exclusive = BytesUnder(dir + "/diff");
+  int64_t total = exclusive;
+  for (const std::string& lower : record.lower_dirs()) total += BytesUnder(lower);
+  Stats stats;
+  stats.mutable_disk_usage()->set_total_bytes_used(total);
+  stats.mutable_disk_usage()->set_exclusive_bytes_used(exclusive);
+  GoJsonWriteOptions print;
+  print.emit_zero_values = true;
+  return MessageToGoJson(stats, print) + "\n";
+}
+
+absl::StatusOr<std::vector<std::string>> Store::List() {
+  std::vector<std::string> out;
+  std::string images = absl::StrCat(path_, "/images");
+  DIR* d = opendir(images.c_str());
+  if (d == nullptr) return ErrnoError(errno, "open", images);
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') out.push_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status Store::Clean() {
+  ASSIGN_OR_RETURN(UniqueFd gc, Lock(absl::StrCat(path_, "/locks/gc.lock"), LOCK_EX));
+  std::set<std::string> used;
+  ASSIGN_OR_RETURN(std::vector<std::string> handles, List());
+  for (const std::string& h : handles) {
+    ImageRecord r;
+    // Creates hold gc.lock shared until their record is written, and we hold it exclusive:
+    // a folder without a record is what a killed create left, and uses no layer.
+    if (ReadJsonMessage(absl::StrCat(path_, "/images/", h, "/image.json"), &r).ok()) {
+      for (const std::string& id : r.layer_ids()) used.insert(id);
+    }
+  }
+  std::string layers = absl::StrCat(path_, "/layers");
+  DIR* d = opendir(layers.c_str());
+  if (d == nullptr) return ErrnoError(errno, "open", layers);
+  std::vector<std::string> unused;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.' && used.count(e->d_name) == 0) unused.push_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& id : unused) {
+    // Out of the way first (atomic), then removed: no image can pick up a half-removed layer.
+    std::string doomed = absl::StrCat(path_, "/tmp/", id, "-incomplete-clean");
+    if (rename(absl::StrCat(layers, "/", id).c_str(), doomed.c_str()) != 0) continue;
+    RETURN_IF_ERROR(RemoveTree(doomed));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::Pull(const std::string& uri) {
+  ASSIGN_OR_RETURN(UniqueFd gc, Lock(absl::StrCat(path_, "/locks/gc.lock"), LOCK_SH));
+  return Prepare(uri).status();
+}
+
+}  // namespace gdn::image

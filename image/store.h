@@ -1,0 +1,61 @@
+// The layer store (grootfs's place in Garden). Its layout, in one place (STYLE.md 5):
+//
+//   <store>/store.json                 StoreConfig: the id mappings every layer is shifted by
+//   <store>/layers/<chain id hex>/     one unpacked layer, shared by every image that has it
+//   <store>/images/<handle>/image.json ImageRecord: the layers (lowerdirs) of a container
+//   <store>/images/<handle>/diff/      the container's overlay upperdir
+//   <store>/images/<handle>/work/      the overlay workdir
+//   <store>/images/<handle>/rootfs/    where spawn mounts the overlay, inside the container
+//   <store>/tmp/<id>-incomplete-<rand> unpacks in progress; renamed into layers/ when whole,
+//                                      removed by the next command after a crash
+//   <store>/locks/                     flock files: one per layer, and gc.lock (shared by
+//                                      create, exclusive for clean)
+#ifndef GDN_IMAGE_STORE_H_
+#define GDN_IMAGE_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "image/oci.pb.h"
+#include "lib/idmap.h"
+
+namespace gdn::image {
+
+class Store {
+ public:
+  // Opens the store at `path` (made by InitStore); `idmap` as for lib/userns.
+  static absl::StatusOr<Store> Open(const std::string& path, const std::string& idmap = "");
+  // Makes a store recording the mappings layers are shifted by. A rootless store belongs to
+  // the user who makes it.
+  static absl::Status InitStore(const std::string& path, const IdMap& uid_map,
+                                const IdMap& gid_map);
+
+  // Garden's `create`: the runtime-spec fragment (JSON) for container `handle`.
+  absl::StatusOr<std::string> Create(const std::string& uri, const std::string& handle);
+  absl::Status Delete(const std::string& handle);
+  absl::StatusOr<std::string> StatsJson(const std::string& handle);
+  absl::StatusOr<std::vector<std::string>> List();
+  // Removes layers no image uses; never one in use, also while creates run.
+  absl::Status Clean();
+  // Unpacks an image's layers ahead of time.
+  absl::Status Pull(const std::string& uri);
+
+ private:
+  Store(std::string path, StoreConfig config, std::string idmap);
+  absl::Status RemoveLeftovers();
+  absl::Status RemoveTree(const std::string& path);
+  // Unpacks (once) every layer of the image at `uri`; the lowerdirs, top first.
+  absl::StatusOr<ImageRecord> Prepare(const std::string& uri);
+  absl::Status EnsureLayer(const std::string& blob, const std::string& chain_hex);
+  bool shifted() const { return !uid_map_.empty(); }
+
+  std::string path_;
+  StoreConfig config_;
+  std::string idmap_;
+  IdMap uid_map_, gid_map_;
+};
+
+}  // namespace gdn::image
+
+#endif  // GDN_IMAGE_STORE_H_

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# image-store end to end, as root and as the unprivileged test user: an OCI layout made here
+# becomes a container root filesystem that spawn mounts (inside the container) and runs.
+set -uo pipefail
+if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
+  [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
+  echo "SKIP: needs root and the test user"; exit 0
+fi
+runfiles=${TEST_SRCDIR:-$PWD/..}/${TEST_WORKSPACE:-gdn}
+work=$(mktemp -d /tmp/gdn-image-test.XXXXXX)
+chmod 755 "$work"
+cd "$work"
+bin=$work/bin
+mkdir -p "$bin"
+install -m 0755 "$runfiles/image/image-store" "$runfiles/spawn/spawn" "$bin/"
+install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
+cleanup() {
+  for root in "$work"/state-*; do
+    [[ -d $root ]] || continue
+    for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id"; done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0 passes=0
+check() {  # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then passes=$((passes + 1)); echo "PASS: $name"; else failures=$((failures + 1)); echo "FAIL: $name"; fi
+}
+
+bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||
+  { echo "FAIL: making the layout"; exit 1; }
+chmod -R a+rX "$work/layout"
+
+# run_case NAME AS_USER INIT_FLAGS... : init, create, run a container, inspect, delete, clean.
+run_case() {
+  local name=$1 user=$2; shift 2
+  local store=$work/store-$name state=$work/state-$name bundle=$work/bundle-$name
+  local as=()
+  if [[ $user != root ]]; then
+    as=(setpriv --reuid="$user" --regid="$user" --clear-groups env PATH=/usr/bin:/bin)
+    mkdir -p "$bundle" && chown "$user:$user" "$bundle"
+    touch "$store.init" && chown "$user:$user" "$store.init"
+    mkdir -p "$store" "$state" && chown "$user:$user" "$store" "$state"
+  else
+    mkdir -p "$bundle"
+  fi
+  "${as[@]}" "$bin/image-store" --store "$store" init-store "$@" || { check "$name: init-store" false; return; }
+  local spec
+  spec=$("${as[@]}" "$bin/image-store" --store "$store" create oci://"$work"/layout:latest c1)
+  check "$name: create prints the overlay for /" grep -q '"destination":"/","type":"overlay"' <<<"$spec"
+  check "$name: nothing is mounted on the host" bash -c "! grep -q '$store' /proc/self/mountinfo"
+  echo "$spec" >"$bundle/image.json"
+  local rootless=()
+  [[ $user != root ]] && rootless=(--rootless)
+  "${as[@]}" "$bin/spawn" spec --bundle "$bundle" "${rootless[@]}" --image "$bundle/image.json"
+  # Container ids 1..65536 are the user's subordinate range, as in the store.
+  if [[ $user != root ]]; then
+    local uid gid; uid=$(id -u "$user"); gid=$(id -g "$user")
+    sed -i "s/\"uidMappings\": \[/\"uidMappings\": [{\"containerID\": 1, \"hostID\": 1000000, \"size\": 65536},/; s/\"gidMappings\": \[/\"gidMappings\": [{\"containerID\": 1, \"hostID\": 1000000, \"size\": 65536},/" "$bundle/config.json"
+  fi
+  sed -i 's/"terminal": true/"terminal": false/; s/"args": \[\n\s*"sh"/X/' "$bundle/config.json"
+  python3 - "$bundle/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["sh", "-c", "stat -c '%u %n' /bin/busybox /home/user/file; ls /opaque; test -e /gone && echo gone-visible; echo written > /made-inside; echo $FROM_IMAGE"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  local out
+  out=$("${as[@]}" "$bin/spawn" --root "$state" run --bundle "$bundle" c1 2>&1)
+  check "$name: root's files are 0 inside, the uid-1000 file 1000" \
+    grep -qz "0 /bin/busybox.1000 /home/user/file" <<<"$(tr '\n' '.' <<<"$out")"
+  check "$name: an opaque dir hides the lower layer" bash -c "grep -q '^new$' <<<'$out' && ! grep -q lower-secret <<<'$out'"
+  check "$name: a whiteout removes a lower file" bash -c "! grep -q gone-visible <<<'$out'"
+  check "$name: the image's env reaches the process" grep -q '^yes$' <<<"$out"
+  check "$name: writes land in the container's upper layer" test -f "$store/images/c1/diff/made-inside"
+  check "$name: stats reports usage" bash -c "'${as[*]}' true; ${as[*]} '$bin/image-store' --store '$store' stats c1 | grep -q '\"exclusive_bytes_used\":[1-9]'"
+  "${as[@]}" "$bin/image-store" --store "$store" delete c1 >/dev/null
+  "${as[@]}" "$bin/image-store" --store "$store" clean
+  check "$name: delete then clean leaves an empty store" \
+    bash -c "[[ -z \$(find '$store/layers' '$store/images' '$store/tmp' -mindepth 1) ]]"
+  # Two creates of one new image at once: both succeed, each layer unpacked once.
+  "${as[@]}" "$bin/image-store" --store "$store" create oci://"$work"/layout:latest a >/dev/null & p1=$!
+  "${as[@]}" "$bin/image-store" --store "$store" create oci://"$work"/layout:latest b >/dev/null & p2=$!
+  wait $p1; s1=$?; wait $p2; s2=$?
+  check "$name: concurrent creates both succeed" test "$s1$s2" = 00
+  check "$name: each layer unpacked once" test "$(ls "$store/layers" | wc -l)" = 3
+  # A crash mid-unpack leaves an -incomplete- folder; the next command removes it.
+  "${as[@]}" mkdir "$store/tmp/$(printf '%064d' 0)-incomplete-crash"
+  "${as[@]}" "$bin/image-store" --store "$store" list >/dev/null
+  check "$name: leftovers of a crash are removed" bash -c "[[ -z \$(ls -A '$store/tmp') ]]"
+  for h in a b; do "${as[@]}" "$bin/image-store" --store "$store" delete $h >/dev/null; done
+  "${as[@]}" "$bin/image-store" --store "$store" clean
+}
+
+run_case root root
+run_case rootless gdn-test --uid-mapping 0:"$(id -u gdn-test)":1 --uid-mapping 1:1000000:65536 \
+  --gid-mapping 0:"$(id -g gdn-test)":1 --gid-mapping 1:1000000:65536
+
+# A hostile layer: refused with exit 7, nothing kept.
+mkdir -p "$work/evil/blobs/sha256"
+cp -r "$work/layout/." "$work/evil/"
+python3 - "$work/evil" <<'PY'
+import hashlib, io, json, os, sys, tarfile, gzip
+root = sys.argv[1]
+raw = io.BytesIO()
+with tarfile.open(fileobj=raw, mode="w") as t:
+    info = tarfile.TarInfo("../escaped"); data = b"x"; info.size = 1
+    t.addfile(info, io.BytesIO(data))
+tar = raw.getvalue(); gz = gzip.compress(tar, mtime=0)
+def put(b):
+    d = hashlib.sha256(b).hexdigest(); open(f"{root}/blobs/sha256/{d}", "wb").write(b); return d
+layer = put(gz)
+config = json.dumps({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}).encode()
+cd = put(config)
+manifest = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + cd, "size": len(config)},
+                       "layers": [{"digest": "sha256:" + layer, "size": len(gz)}]}).encode()
+md = put(manifest)
+json.dump({"schemaVersion": 2, "manifests": [{"digest": "sha256:" + md, "size": len(manifest),
+          "annotations": {"org.opencontainers.image.ref.name": "evil"}}]}, open(f"{root}/index.json", "w"))
+PY
+"$bin/image-store" --store "$work/store-evil" init-store
+"$bin/image-store" --store "$work/store-evil" create oci://"$work"/evil:evil e1 >/dev/null 2>"$work/evil.err"
+status=$?
+check "hostile layer: exit 7" test $status = 7
+check "hostile layer: says why" grep -q 'climbs out' "$work/evil.err"
+check "hostile layer: nothing kept" bash -c "[[ -z \$(find '$work/store-evil/layers' '$work/store-evil/tmp' '$work/store-evil/images' -mindepth 1) ]]"
+check "hostile layer: nothing written outside" test ! -e "$work/store-evil/escaped"
+
+echo "$passes passed, $failures failed"
+[[ $failures -eq 0 ]]
