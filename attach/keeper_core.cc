@@ -607,31 +607,37 @@ uint64_t ProcessStartTime(pid_t pid) {
   return strtoull(p, nullptr, 10);
 }
 
+namespace {
+
+// A flat JSON object printed field by field, as protobuf prints one (no spaces, "}\n").
+class JsonObject {
+ public:
+  void Field(const char* name, const std::string& value) {
+    out_ += out_.size() > 1 ? ",\"" : "\"";
+    out_ += name;
+    out_ += "\":";
+    out_ += value;
+  }
+  std::string Done() { return out_ + "}\n"; }
+
+ private:
+  std::string out_ = "{";
+};
+
+}  // namespace
+
 std::string ExitStatusJson(bool exited, int code, int signal) {
-  std::string out = "{";
-  auto field = [&out](const char* name, const std::string& value) {
-    if (out.size() > 1) out += ",";
-    out += "\"";
-    out += name;
-    out += "\":";
-    out += value;
-  };
-  if (exited) field("exited", "true");
-  if (code != 0) field("code", std::to_string(code));
-  if (signal != 0) field("signal", std::to_string(signal));
-  return out + "}\n";
+  JsonObject o;
+  if (exited) o.Field("exited", "true");
+  if (code != 0) o.Field("code", std::to_string(code));
+  if (signal != 0) o.Field("signal", std::to_string(signal));
+  return o.Done();
 }
 
 std::string ProcessJson(int pid, int keeper_pid, uint64_t keeper_start_time,
                         const std::string& dir, bool tty) {
-  std::string out = "{";
-  auto field = [&out](const char* name, const std::string& value) {
-    if (out.size() > 1) out += ",";
-    out += "\"";
-    out += name;
-    out += "\":";
-    out += value;
-  };
+  JsonObject o;
+  auto field = [&o](const char* name, const std::string& value) { o.Field(name, value); };
   if (pid != 0) field("pid", std::to_string(pid));
   if (keeper_pid != 0) field("keeper_pid", std::to_string(keeper_pid));
   if (keeper_start_time != 0) field("keeper_start_time", "\"" + std::to_string(keeper_start_time) + "\"");
@@ -641,7 +647,7 @@ std::string ProcessJson(int pid, int keeper_pid, uint64_t keeper_start_time,
     field("dir", quoted);
   }
   if (tty) field("tty", "true");
-  return out + "}\n";
+  return o.Done();
 }
 
 int RunKeeper(const KeeperOptions& o) {

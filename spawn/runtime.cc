@@ -157,6 +157,15 @@ std::string RootDefault() {
   return absl::StrCat("/tmp/spawn-", geteuid());
 }
 
+// One whole message from the child; false when it closed its end (it died).
+bool ReceiveSync(int fd, SyncMessage* m) {
+  ssize_t n;
+  do {
+    n = recv(fd, m, sizeof *m, 0);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(sizeof *m);
+}
+
 absl::Status ChildError(const SyncMessage& m) {
   std::string text(m.text, strnlen(m.text, sizeof m.text));
   if (m.err == 0) return absl::InvalidArgumentError(text);
@@ -420,11 +429,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     }
   }
   SyncMessage m = {};
-  ssize_t n;
-  do {
-    n = recv(ours.get(), &m, sizeof m, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n != static_cast<ssize_t>(sizeof m)) {
+  if (!ReceiveSync(ours.get(), &m)) {
     int status = 0;
     std::move(kill_init).Cancel();
     waitpid(pid, &status, 0);
@@ -748,11 +753,7 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   pid_t process_pid = helper;
   for (;;) {
     SyncMessage m = {};
-    ssize_t n;
-    do {
-      n = recv(ours.get(), &m, sizeof m, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n != static_cast<ssize_t>(sizeof m)) {
+    if (!ReceiveSync(ours.get(), &m)) {
       int wstatus;
       waitpid(helper, &wstatus, 0);
       return absl::InternalError("the exec'd process ended before it was ready");
