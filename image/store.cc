@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -18,9 +19,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "image/digest.h"
 #include "image/reference.h"
-#include "image/unpack.h"
 #include "lib/contract.h"
 #include "lib/fd.h"
 #include "lib/file.h"
@@ -40,6 +41,14 @@ IdMap ToIdMap(const google::protobuf::RepeatedPtrField<IdMapping>& m) {
   std::vector<gdn::IdMapping> out;
   for (const IdMapping& x : m) out.push_back({x.container_id(), x.host_id(), x.size()});
   return IdMap(std::move(out));
+}
+
+// image-unpack, installed beside image-store (as Bazel builds them too).
+std::string UnpackBinary() {
+  char self[PATH_MAX] = {};
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(".");
+  return dir.substr(0, dir.rfind('/')) + "/image-unpack";
 }
 
 absl::Status CheckHandle(const std::string& handle) {
@@ -182,14 +191,20 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
   if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError(errno, "mkdtemp", tmpl);
   tmp = tmpl;
   chmod(tmp.c_str(), 0755);
-  UnpackOptions options;
-  options.chown = shifted() || geteuid() == 0;
-  options.overlay_xattr_prefix = config_.rootless() ? "user." : "trusted.";
+  bool chown_files = shifted() || geteuid() == 0;
   auto unpack = [&]() -> absl::Status {
-    absl::StatusOr<UnpackReport> r = UnpackLayer(blob, tmp, options);
+    SubprocessOptions o;
+    o.argv = {UnpackBinary(), "--xattr-prefix", config_.rootless() ? "user." : "trusted.", blob, tmp};
+    if (!chown_files) o.argv.insert(o.argv.begin() + 1, "--no-chown");
+    absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
     if (!r.ok()) return r.status();
+    if (!r->ok()) {
+      std::string why(absl::StripTrailingAsciiWhitespace(r->err));
+      if (r->exited && r->exit_code == kExitInvalid) return absl::InvalidArgumentError(why);
+      return absl::InternalError(absl::StrCat("image-unpack ", r->Describe(), ": ", why));
+    }
     // The folder itself belongs to the image's root.
-    if (chown(tmp.c_str(), 0, 0) != 0 && options.chown) return ErrnoError(errno, "chown", tmp);
+    if (chown_files && chown(tmp.c_str(), 0, 0) != 0) return ErrnoError(errno, "chown", tmp);
     return absl::OkStatus();
   };
   absl::Status unpacked = shifted() ? RunInUserNamespace(uid_map_, gid_map_, idmap_, unpack) : unpack();

@@ -12,7 +12,7 @@ chmod 755 "$work"
 cd "$work"
 bin=$work/bin
 mkdir -p "$bin"
-install -m 0755 "$runfiles/image/image-store" "$runfiles/spawn/spawn" "$bin/"
+install -m 0755 "$runfiles/image/image-store" "$runfiles/image/image-unpack" "$runfiles/spawn/spawn" "$bin/"
 install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 cleanup() {
   for root in "$work"/state-*; do
