@@ -29,7 +29,9 @@ cleanup() {
   for pidfile in "$work"/user-run/libpod/tmp/pause.pid; do
     [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null
   done
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  # Mount points (field 5 of mountinfo) under our folder, deepest first.
+  awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -ru |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$work" 2>/dev/null
 }
 trap cleanup EXIT
