@@ -232,6 +232,7 @@ absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
     record.add_lower_dirs(ref.path);
     return record;
   }
+  if (ref.kind == SourceKind::kDockerArchive) return PrepareDockerArchive(ref, std::move(record));
   if (ref.kind != SourceKind::kOciLayout) {
     return absl::UnimplementedError(absl::StrCat("image source of \"", uri, "\" is not supported yet"));
   }
@@ -252,30 +253,87 @@ absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
   }
   ASSIGN_OR_RETURN(Manifest manifest, ReadBlobJson<Manifest>(ref.path, *chosen));
   ASSIGN_OR_RETURN(ImageConfig config, ReadBlobJson<ImageConfig>(ref.path, manifest.config()));
+  std::vector<std::string> blobs, digests;
+  for (const Descriptor& layer : manifest.layers()) {
+    ASSIGN_OR_RETURN(std::string blob_hex, DigestHex(layer.digest()));
+    blobs.push_back(absl::StrCat(ref.path, "/blobs/sha256/", blob_hex));
+    digests.push_back(layer.digest());
+  }
+  RETURN_IF_ERROR(AddLayers(config, blobs, digests, &record));
+  return record;
+}
+
+absl::Status Store::AddLayers(const ImageConfig& config, const std::vector<std::string>& blobs,
+                              const std::vector<std::string>& digests, ImageRecord* record) {
   std::vector<std::string> diff_ids(config.rootfs().diff_ids().begin(), config.rootfs().diff_ids().end());
-  if (static_cast<int>(diff_ids.size()) != manifest.layers_size()) {
+  if (diff_ids.size() != blobs.size()) {
     return absl::InvalidArgumentError("the image config's diff_ids do not match its layers");
   }
   std::vector<std::string> chains = ChainIds(diff_ids);
-  for (int i = 0; i < manifest.layers_size(); ++i) {
-    const Descriptor& layer = manifest.layers(i);
-    ASSIGN_OR_RETURN(std::string blob_hex, DigestHex(layer.digest()));
-    std::string blob = absl::StrCat(ref.path, "/blobs/sha256/", blob_hex);
+  for (size_t i = 0; i < blobs.size(); ++i) {
     ASSIGN_OR_RETURN(std::string chain_hex, DigestHex(chains[i]));
     std::string final_dir = absl::StrCat(path_, "/layers/", chain_hex);
     if (!FileExists(final_dir)) {
-      ASSIGN_OR_RETURN(std::string actual, Sha256File(blob));
-      if (actual != layer.digest()) {
-        return absl::InvalidArgumentError(absl::StrCat("layer ", layer.digest(), " does not match its digest"));
+      ASSIGN_OR_RETURN(std::string actual, Sha256File(blobs[i]));
+      if (actual != digests[i]) {
+        return absl::InvalidArgumentError(absl::StrCat("layer ", digests[i], " does not match its digest"));
       }
-      RETURN_IF_ERROR(EnsureLayer(blob, chain_hex));
+      RETURN_IF_ERROR(EnsureLayer(blobs[i], chain_hex));
     }
-    record.add_layer_ids(chain_hex);
+    record->add_layer_ids(chain_hex);
   }
-  for (int i = record.layer_ids_size() - 1; i >= 0; --i) {
-    record.add_lower_dirs(absl::StrCat(path_, "/layers/", record.layer_ids(i)));
+  for (int i = record->layer_ids_size() - 1; i >= 0; --i) {
+    record->add_lower_dirs(absl::StrCat(path_, "/layers/", record->layer_ids(i)));
   }
-  *record.mutable_config() = config;
+  *record->mutable_config() = config;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImageRecord> Store::PrepareDockerArchive(const ImageReference& ref, ImageRecord record) {
+  if (!FileExists(ref.path)) return absl::NotFoundError(absl::StrCat("no docker archive ", ref.path));
+  // The archive is unpacked with the same care as a layer, into a private folder.
+  std::string tmpl = absl::StrCat(path_, "/tmp/archive-incomplete-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError(errno, "mkdtemp", tmpl);
+  std::string dir = tmpl;
+  absl::Cleanup remove = [this, &dir] { (void)RemoveTree(dir); };
+  SubprocessOptions o;
+  o.argv = {UnpackBinary(), "--no-chown", ref.path, dir};
+  ASSIGN_OR_RETURN(SubprocessResult r, RunSubprocess(o));
+  if (!r.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read the docker archive ", ref.path, ": ",
+                                                   absl::StripTrailingAsciiWhitespace(r.err)));
+  }
+  ASSIGN_OR_RETURN(std::string listing, ReadFile(dir + "/manifest.json"));
+  DockerArchiveManifest manifest;
+  RETURN_IF_ERROR(ParseJson(absl::StrCat("{\"entries\":", listing, "}"), &manifest, {true}));
+  const DockerArchiveEntry* chosen = nullptr;
+  for (const DockerArchiveEntry& e : manifest.entries()) {
+    bool tagged = false;
+    for (const std::string& t : e.repo_tags()) {
+      tagged = tagged || (!ref.tag.empty() && t.size() > ref.tag.size() &&
+                          t.compare(t.size() - ref.tag.size() - 1, std::string::npos, ":" + ref.tag) == 0);
+    }
+    if (tagged || manifest.entries_size() == 1) chosen = &e;
+  }
+  if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no such image in ", ref.path));
+  // Member names come from the archive: inside the folder only.
+  auto member = [&dir](const std::string& name) -> absl::StatusOr<std::string> {
+    if (name.empty() || name[0] == '/' || absl::StrContains(name, "..")) {
+      return absl::InvalidArgumentError(absl::StrCat("docker archive member \"", name, "\" is not a plain name"));
+    }
+    return absl::StrCat(dir, "/", name);
+  };
+  ASSIGN_OR_RETURN(std::string config_path, member(chosen->config()));
+  ImageConfig config;
+  RETURN_IF_ERROR(ReadJsonMessage(config_path, &config, {true}));
+  std::vector<std::string> blobs;
+  for (const std::string& layer : chosen->layers()) {
+    ASSIGN_OR_RETURN(std::string blob, member(layer));
+    blobs.push_back(blob);
+  }
+  // docker save keeps layers uncompressed: each one's digest is its diff_id.
+  std::vector<std::string> digests(config.rootfs().diff_ids().begin(), config.rootfs().diff_ids().end());
+  RETURN_IF_ERROR(AddLayers(config, blobs, digests, &record));
   return record;
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "image/oci.pb.h"
+#include "image/reference.h"
 #include "lib/idmap.h"
 
 namespace gdn::image {
@@ -48,6 +49,12 @@ class Store {
   // Unpacks (once) every layer of the image at `uri`; the lowerdirs, top first.
   absl::StatusOr<ImageRecord> Prepare(const std::string& uri);
   absl::Status EnsureLayer(const std::string& blob, const std::string& chain_hex);
+  // Unpacks (once) the layers `blobs` (with `digests`) of an image with `config`, and
+  // records them, top first, in `record`.
+  absl::Status AddLayers(const ImageConfig& config, const std::vector<std::string>& blobs,
+                         const std::vector<std::string>& digests, ImageRecord* record);
+  absl::StatusOr<ImageRecord> PrepareDockerArchive(const ImageReference& ref,
+                                                   ImageRecord record);
   bool shifted() const { return !uid_map_.empty(); }
 
   std::string path_;

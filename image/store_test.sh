@@ -97,6 +97,43 @@ run_case root root
 run_case rootless gdn-test --uid-mapping 0:"$(id -u gdn-test)":1 --uid-mapping 1:1000000:65536 \
   --gid-mapping 0:"$(id -g gdn-test)":1 --gid-mapping 1:1000000:65536
 
+# Images made independently: a docker-archive by skopeo (from the layout), an OCI layout by umoci.
+other=$work/store-other
+"$bin/image-store" --store "$other" init-store
+if skopeo copy oci:"$work/layout:latest" docker-archive:"$work/image.tar:test/busybox:latest" >/dev/null 2>&1; then
+  spec=$("$bin/image-store" --store "$other" create docker-archive://"$work"/image.tar d1)
+  check "docker-archive (skopeo): create succeeds" test $? = 0
+  oci_layers=$("$bin/image-store" --store "$work/store-check" init-store &&
+    "$bin/image-store" --store "$work/store-check" create oci://"$work"/layout:latest x | grep -o 'lowerdir=[^,]*' | tr ':' '\n' | xargs -n1 basename | sort)
+  archive_layers=$(grep -o 'lowerdir=[^,]*' <<<"$spec" | tr ':' '\n' | xargs -n1 basename | sort)
+  check "docker-archive (skopeo): the same layers as the OCI layout" test "$oci_layers" = "$archive_layers"
+else
+  check "docker-archive (skopeo): skopeo made the archive" false
+fi
+if umoci init --layout "$work/umoci" && umoci new --image "$work/umoci:v1" &&
+   umoci unpack --image "$work/umoci:v1" "$work/umoci-bundle" >/dev/null &&
+   mkdir -p "$work/umoci-bundle/rootfs/bin" && cp /bin/busybox "$work/umoci-bundle/rootfs/bin/busybox" &&
+   ln "$work/umoci-bundle/rootfs/bin/busybox" "$work/umoci-bundle/rootfs/bin/sh" &&
+   echo umoci-made >"$work/umoci-bundle/rootfs/marker" &&
+   umoci repack --image "$work/umoci:v1" "$work/umoci-bundle" >/dev/null; then
+  spec=$("$bin/image-store" --store "$other" create oci://"$work"/umoci:v1 u1)
+  check "OCI layout (umoci): create succeeds" test $? = 0
+  echo "$spec" >"$work/umoci-image.json"
+  mkdir -p "$work/bundle-umoci"
+  "$bin/spawn" spec --bundle "$work/bundle-umoci" --image "$work/umoci-image.json"
+  python3 - "$work/bundle-umoci/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["args"] = ["/bin/sh", "-c", "read m < /marker; echo $m"]
+c["process"]["terminal"] = False
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  out=$("$bin/spawn" --root "$work/state-umoci" run --bundle "$work/bundle-umoci" u1 2>&1)
+  check "OCI layout (umoci): a container runs from it" test "$out" = umoci-made
+else
+  check "OCI layout (umoci): umoci made the image" false
+fi
+
 # A hostile layer: refused with exit 7, nothing kept.
 mkdir -p "$work/evil/blobs/sha256"
 cp -r "$work/layout/." "$work/evil/"
