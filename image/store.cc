@@ -196,6 +196,8 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
     SubprocessOptions o;
     o.argv = {UnpackBinary(), "--xattr-prefix", config_.rootless() ? "user." : "trusted.", blob, tmp};
     if (!chown_files) o.argv.insert(o.argv.begin() + 1, "--no-chown");
+    // Killed with us: a half-done unpack must not go on writing after we are gone.
+    o.kill_with_parent = true;
     absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
     if (!r.ok()) return r.status();
     if (!r->ok()) {

@@ -134,6 +134,37 @@ else
   check "OCI layout (umoci): umoci made the image" false
 fi
 
+# kill -9 in the middle of an unpack: the helper dies too, the next command repairs the store.
+big=$work/big
+mkdir -p "$big/blobs/sha256" "$work/big-rootfs/data"
+for i in $(seq 1 24); do head -c 10000000 /dev/urandom >"$work/big-rootfs/data/f$i"; done
+tar -C "$work/big-rootfs" -cf "$work/big.tar" .
+bd=$(sha256sum "$work/big.tar" | cut -d' ' -f1)
+mv "$work/big.tar" "$big/blobs/sha256/$bd"
+cfg="{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$bd\"]}}"
+cd_=$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1); printf '%s' "$cfg" >"$big/blobs/sha256/$cd_"
+man="{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:$cd_\",\"size\":${#cfg}},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:$bd\",\"size\":240000000}]}"
+md=$(printf '%s' "$man" | sha256sum | cut -d' ' -f1); printf '%s' "$man" >"$big/blobs/sha256/$md"
+echo "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:$md\",\"size\":${#man},\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}" >"$big/index.json"
+crash=$work/store-crash
+"$bin/image-store" --store "$crash" init-store
+"$bin/image-store" --store "$crash" create oci://"$big":latest k1 >/dev/null 2>&1 &
+victim=$!
+for _ in $(seq 1 200); do
+  [[ -n $(find "$crash/tmp" -mindepth 2 -maxdepth 3 -name 'f*' 2>/dev/null) ]] && break
+  sleep 0.01
+done
+kill -9 "$victim"; wait "$victim" 2>/dev/null
+sleep 0.2
+check "kill -9 mid-unpack: a half layer was left in tmp/" bash -c "[[ -n \$(find '$crash/tmp' -mindepth 1) ]]"
+check "kill -9 mid-unpack: no layer was published" bash -c "[[ -z \$(find '$crash/layers' -mindepth 1) ]]"
+check "kill -9 mid-unpack: the helper died with it" bash -c "! pgrep -f '[i]mage-unpack.*$crash' >/dev/null"
+"$bin/image-store" --store "$crash" list >/dev/null
+check "kill -9 mid-unpack: the next command removes the leftovers" bash -c "[[ -z \$(find '$crash/tmp' -mindepth 1) ]]"
+"$bin/image-store" --store "$crash" create oci://"$big":latest k1 >/dev/null
+check "kill -9 mid-unpack: create then succeeds" test -f "$crash/layers/$bd/data/f24"
+rm -rf "$work/big-rootfs"
+
 # A hostile layer: refused with exit 7, nothing kept.
 mkdir -p "$work/evil/blobs/sha256"
 cp -r "$work/layout/." "$work/evil/"

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,8 +53,12 @@ const char* StepName(int step) {
 // Between fork and exec: no allocation, no locks; report one ChildError and _exit.
 [[noreturn]] void Child(const SubprocessOptions& o, int in_fd, int out_fd, int err_fd,
                         int report_fd, char* const* argv, char* const* envp,
-                        const gid_t* groups, size_t ngroups) {
+                        const gid_t* groups, size_t ngroups, pid_t parent_pid) {
   ChildError e{0, 0};
+  if (o.kill_with_parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent_pid) _exit(127);  // the parent is already gone
+  }
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -153,11 +158,12 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
   int child_out = pick(o.stdout_mode, out.write);
   int child_err = pick(o.stderr_mode, err.write);
 
+  pid_t parent_pid = getpid();
   pid_t pid = fork();
   if (pid < 0) return ErrnoError(errno, "fork");
   if (pid == 0) {
     Child(o, child_in, child_out, child_err, report.write.get(), argv.data(), env_ptr,
-          groups.data(), groups.size());
+          groups.data(), groups.size(), parent_pid);
   }
   in.read.Reset();
   out.write.Reset();

@@ -45,6 +45,10 @@ struct SubprocessOptions {
   // Stop reading stdout and stderr once the child has exited, instead of at EOF: for
   // children that leave something running with the pipes (`spawn run --detach`).
   bool stop_reading_at_exit = false;
+  // The child gets SIGKILL if the parent dies first (PR_SET_PDEATHSIG), so that a helper
+  // never outlives a killed caller half-way through its work. The caller must not be a
+  // thread that may exit before the child (the signal follows the thread).
+  bool kill_with_parent = false;
 };
 
 struct SubprocessResult {

@@ -1,11 +1,15 @@
 #include "lib/subprocess.h"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "lib/file.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -92,6 +96,35 @@ TEST(RunSubprocess, CanStopReadingWhenTheChildExits) {
   SubprocessResult r = RunOk(o);
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
   EXPECT_EQ(r.out, "started\n");
+}
+
+TEST(RunSubprocess, ChildCanDieWithItsParent) {
+  // A middle process runs a long child with kill_with_parent, then is killed itself.
+  testing::TempDir dir;
+  std::string pidfile = dir.Join("child.pid");
+  pid_t middle = fork();
+  if (middle == 0) {
+    SubprocessOptions o = Sh(absl::StrCat("echo $$ > ", pidfile, "; exec sleep 30"));
+    o.kill_with_parent = true;
+    (void)RunSubprocess(o);
+    _exit(0);
+  }
+  int child = 0;
+  for (int i = 0; i < 500 && child == 0; ++i) {
+    auto text = ReadFile(pidfile);
+    if (!text.ok() || !absl::SimpleAtoi(absl::StripTrailingAsciiWhitespace(*text), &child)) usleep(10000);
+  }
+  ASSERT_GT(child, 0);
+  kill(middle, SIGKILL);
+  int status;
+  waitpid(middle, &status, 0);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    auto stat = ReadFile(absl::StrCat("/proc/", child, "/stat"));
+    gone = !stat.ok() || stat->find(") Z") != std::string::npos;
+    if (!gone) usleep(10000);
+  }
+  EXPECT_TRUE(gone);
 }
 
 TEST(RunSubprocess, StdinNullByDefault) {
