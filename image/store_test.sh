@@ -22,11 +22,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0 passes=0
-check() {  # check NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then passes=$((passes + 1)); echo "PASS: $name"; else failures=$((failures + 1)); echo "FAIL: $name"; fi
-}
+source "$runfiles/tests/junit.sh"
 
 bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||
   { echo "FAIL: making the layout"; exit 1; }
@@ -195,5 +191,4 @@ check "hostile layer: says why" grep -q 'climbs out' "$work/evil.err"
 check "hostile layer: nothing kept" bash -c "[[ -z \$(find '$work/store-evil/layers' '$work/store-evil/tmp' '$work/store-evil/images' -mindepth 1) ]]"
 check "hostile layer: nothing written outside" test ! -e "$work/store-evil/escaped"
 
-echo "$passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+junit_finish image_store_test

@@ -19,7 +19,7 @@ chmod 755 "$work"
 cd "$work"  # the test user cannot enter Bazel's runfiles folder
 install -m 0755 "$runfiles/spawn/spawn" "$work/spawn"
 install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$work/idmap"
-failures=0
+source "$runfiles/tests/junit.sh"
 
 cleanup() {
   # Root podman: containers and images in our private store, then its mounts.
@@ -42,14 +42,13 @@ cp /bin/busybox "$work/image/bin/busybox"
 for a in sh echo id cat; do ln "$work/image/bin/busybox" "$work/image/bin/$a"; done
 tar -C "$work/image" -cf "$work/image.tar" .
 
-check() {  # check NAME EXPECTED_STATUS EXPECTED_OUT STATUS OUT
-  if [[ "$4" == "$2" && "$5" == "$3" ]]; then
-    echo "PASS: $1"
-  else
-    echo "FAIL: $1: exit $4 (want $2), output:"; echo "$5" | sed 's/^/    /'
-    failures=$((failures + 1))
+expect() {  # expect NAME EXPECTED_STATUS EXPECTED_OUT STATUS OUT
+  if [[ "$4" != "$2" || "$5" != "$3" ]]; then
+    echo "    exit $4 (want $2), output:"; echo "$5" | sed 's/^/    /'
   fi
+  check "$1" same "$4" "$2" "$5" "$3"
 }
+same() { [[ "$1" == "$2" && "$3" == "$4" ]]; }
 
 script='echo hello from podman; id -u; exit 3'
 want_out=$'hello from podman\n0'
@@ -57,15 +56,15 @@ want_out=$'hello from podman\n0'
 # --- root ---
 rootpodman=(podman --root "$work/root-storage" --runroot "$work/root-run" --cgroup-manager cgroupfs
   --events-backend file)
-"${rootpodman[@]}" import "$work/image.tar" localhost/gdn-busybox >/dev/null || { echo "FAIL: import"; exit 1; }
+"${rootpodman[@]}" import "$work/image.tar" localhost/gdn-busybox >/dev/null || { check "root podman imports the image" false; junit_finish podman_test; exit 1; }
 # This host's root lacks CAP_SYS_RESOURCE: ask for limits it may set (crun needs the same).
 runflags=(run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/gdn-busybox sh -c "$script")
 out=$("${rootpodman[@]}" --runtime "$work/spawn" "${runflags[@]}" 2>&1); status=$?
-check "root, spawn on the host as it is" 3 "$want_out" "$status" "$out"
+expect "root, spawn on the host as it is" 3 "$want_out" "$status" "$out"
 for runtime in "$work/spawn" crun; do
   out=$(unshare -m --propagation private bash -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' _ \
     "${rootpodman[@]}" --runtime "$runtime" "${runflags[@]}" 2>&1); status=$?
-  check "root, $(basename "$runtime") without the unified mount" 3 "$want_out" "$status" "$out"
+  expect "root, $(basename "$runtime") without the unified mount" 3 "$want_out" "$status" "$out"
 done
 
 # --- rootless: the test user, with its own storage and runtime folder ---
@@ -81,10 +80,10 @@ as_user() {
     env -i HOME="$work/user-home" XDG_RUNTIME_DIR="$work/user-run" PATH=/usr/bin:/bin "$@"
 }
 as_user podman import "$work/user-home/image.tar" localhost/gdn-busybox >/dev/null 2>&1 ||
-  { echo "FAIL: rootless import"; exit 1; }
+  { check "rootless podman imports the image" false; junit_finish podman_test; exit 1; }
 userflags=(run --rm --network none localhost/gdn-busybox sh -c "$script")
 out=$(as_user podman --runtime "$work/spawn" "${userflags[@]}" 2>&1 | grep -v 'is not a shared mount'); status=${PIPESTATUS[0]}
-check "rootless, spawn on the host as it is" 3 "$want_out" "$status" "$out"
+expect "rootless, spawn on the host as it is" 3 "$want_out" "$status" "$out"
 # Rootless podman joins the namespaces of its pause process: end it (by pid) so that the
 # next one starts inside the mount namespace without the unified hierarchy.
 pidfile="$work/user-run/libpod/tmp/pause.pid"
@@ -98,10 +97,9 @@ for runtime in "$work/spawn" /usr/bin/crun; do
     _ setpriv --reuid=gdn-test --regid=gdn-test --clear-groups \
     env -i HOME="$work/user-home" XDG_RUNTIME_DIR="$work/user-run" PATH=/usr/bin:/bin \
     podman --runtime "$runtime" "${userflags[@]}" 2>&1 | grep -v 'is not a shared mount'); status=${PIPESTATUS[0]}
-  check "rootless, $(basename "$runtime") without the unified mount" 3 "$want_out" "$status" "$out"
+  expect "rootless, $(basename "$runtime") without the unified mount" 3 "$want_out" "$status" "$out"
 done
 as_user podman rm -af >/dev/null 2>&1
 as_user podman system reset -f >/dev/null 2>&1
 
-echo "$((6 - failures)) passed, $failures failed"
-[[ $failures -eq 0 ]]
+junit_finish podman_test
