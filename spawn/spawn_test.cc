@@ -336,6 +336,23 @@ TEST_P(SpawnTest, ConcurrentCommandsOnOneContainerAreSafe) {
   EXPECT_EQ(Spawn({"delete", "--force", "other"}).exit_code, 0);
 }
 
+TEST_P(SpawnTest, EachNamespaceAskedForIsNew) {
+  bundle_->spec().mutable_linux()->add_namespaces()->set_type("cgroup");
+  std::vector<std::string> kinds = {"pid", "ipc", "uts", "mnt", "net", "cgroup"};
+  if (runner_.rootless) kinds.push_back("user");
+  std::string script;
+  for (const std::string& k : kinds) absl::StrAppend(&script, "readlink /proc/self/ns/", k, ";");
+  SubprocessResult r = RunIn({"sh", "-c", script});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> inside = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(inside.size(), kinds.size());
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    char host[64] = {};
+    ASSERT_GT(readlink(absl::StrCat("/proc/self/ns/", kinds[i]).c_str(), host, sizeof host - 1), 0);
+    EXPECT_NE(inside[i], host) << kinds[i] << " is the host's";
+  }
+}
+
 TEST_P(SpawnTest, KillAllSignalsEveryProcessOfTheContainer) {
   SetArgs({"sh", "-c", "sleep 100 & sleep 100 & wait"});
   ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "many"}).exit_code, 0);
