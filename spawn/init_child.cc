@@ -92,12 +92,9 @@ int OpenInRoot(int rootfd, const char* path, int flags) {
   memset(&how, 0, sizeof how);
   how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  // No fallback: resolving inside the root needs openat2 (Linux 5.6); a walk with plain
+  // openat would follow a symlink in the middle of a path out of the root.
   int fd = static_cast<int>(syscall(SYS_openat2, rootfd, path, &how, sizeof how));
-  if (fd < 0 && errno == ENOSYS) {
-    // Kernels before 5.6: resolve relative to the root and refuse a symlink at the end.
-    while (*path == '/') ++path;
-    fd = openat(rootfd, *path ? path : ".", flags | O_CLOEXEC | O_NOFOLLOW);
-  }
   return fd;
 }
 
@@ -198,8 +195,26 @@ int OpenTarget(int rootfd, const char* dest, char* fdpath, size_t size) {
 
 // Changes flags and propagation of the mount now on `dest`. The descriptor used for the
 // first mount still names the folder beneath it, so the target is opened afresh.
+// For a recursive bind, the flags go on every submount too: a remount touches only the top
+// one, so a read-only rbind of a tree with submounts would leave them writable.
+int SetRecursive(int fd, unsigned long flags) {
+  struct mount_attr_v0 {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+  } attr = {};
+  if (flags & MS_RDONLY) attr.attr_set |= 0x00000001;  // MOUNT_ATTR_RDONLY
+  if (flags & MS_NOSUID) attr.attr_set |= 0x00000002;  // MOUNT_ATTR_NOSUID
+  if (flags & MS_NODEV) attr.attr_set |= 0x00000004;   // MOUNT_ATTR_NODEV
+  if (flags & MS_NOEXEC) attr.attr_set |= 0x00000008;  // MOUNT_ATTR_NOEXEC
+  if (attr.attr_set == 0) return 0;
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+  return static_cast<int>(syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                                  sizeof attr));
+}
+
 void Adjust(int rootfd, const char* dest, unsigned long flags, unsigned long propagation,
-            bool bind) {
+            bool bind, bool recursive = false) {
   unsigned long wanted = flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
   if ((!bind || wanted == 0) && propagation == 0) return;
   char fdpath[64], names[160];
@@ -208,6 +223,13 @@ void Adjust(int rootfd, const char* dest, unsigned long flags, unsigned long pro
     unsigned long remount = MS_BIND | MS_REMOUNT | wanted | LockedFlags(fdpath);
     if (mount(nullptr, fdpath, nullptr, remount, nullptr) != 0) {
       Fail(errno, "remount %s (%s)", dest, FlagNames(remount, names, sizeof names));
+    }
+    if (recursive) {
+      int tree = OpenInRoot(rootfd, dest, O_PATH);
+      if (tree < 0 || SetRecursive(tree, wanted) != 0) {
+        Fail(errno, "apply %s to the submounts of %s", FlagNames(wanted, names, sizeof names), dest);
+      }
+      close(tree);
     }
   }
   if (propagation != 0 && mount(nullptr, fdpath, nullptr, propagation, nullptr) != 0) {
@@ -230,7 +252,7 @@ void BindAt(const char* source, int rootfd, const char* dest, bool recursive,
     Fail(err, "mount %s on %s (%s)", source, dest, FlagNames(bind, names, sizeof names));
   }
   close(fd);
-  Adjust(rootfd, dest, flags, propagation, true);
+  Adjust(rootfd, dest, flags, propagation, true, recursive);
 }
 
 // Where a rootless container may not mount a filesystem, it gets the host's bound instead.
@@ -241,7 +263,7 @@ const char* HostFallback(const char* type) {
   return nullptr;
 }
 
-void DoMount(int rootfd, const MountStep& m, bool in_userns) {
+void DoMount(int rootfd, const MountStep& m, bool in_userns, bool new_pidns) {
   const char* dest = m.destination.c_str();
   bool dir = m.kind == MountKind::kFilesystem || m.source_is_dir;
   int err = MakeTargetInRoot(rootfd, dest, dir);
@@ -263,6 +285,9 @@ void DoMount(int rootfd, const MountStep& m, bool in_userns) {
     int mount_err = errno;
     close(fd);
     const char* fallback = HostFallback(m.type.c_str());
+    // The host's /proc would show a container with its own pid namespace the host's
+    // processes: no fallback for proc then.
+    if (new_pidns && m.type == "proc") fallback = nullptr;
     if (in_userns && fallback != nullptr && (mount_err == EPERM || mount_err == EACCES)) {
       BindAt(fallback, rootfd, dest, true, m.flags, m.propagation);
       return;
@@ -351,6 +376,9 @@ void MaskPaths(const Plan& plan) {
     if (mount(nullptr, p.c_str(), nullptr, flags, nullptr) != 0) {
       Fail(errno, "make %s read-only", p.c_str());
     }
+    int tree = open(p.c_str(), O_PATH | O_CLOEXEC);
+    if (tree < 0 || SetRecursive(tree, MS_RDONLY) != 0) Fail(errno, "make the submounts of %s read-only", p.c_str());
+    close(tree);
   }
 }
 
@@ -433,18 +461,12 @@ int FinalizeProcess(const ProcessPlan& p, bool in_userns, const char** what) {
     }
   }
   if (p.umask.has_value()) umask(*p.umask);
-  int last = 40;
-  {
-    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char buf[16] = {};
-      if (read(fd, buf, sizeof buf - 1) > 0) last = atoi(buf);
-      close(fd);
-    }
-  }
-  for (int cap = 0; cap <= last && cap < 64; ++cap) {
+  // Every capability the kernel knows: until PR_CAPBSET_READ says EINVAL. (Not from
+  // /proc/sys/kernel/cap_last_cap: after pivot_root that file is the image's to forge.)
+  for (int cap = 0; cap < 64; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
     if ((p.cap_bounding >> cap) & 1) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
       *what = "drop a capability from the bounding set";
       return errno;
     }
@@ -532,6 +554,20 @@ int ExecProcess(const ProcessPlan& p, char* const* argv, char* const* envp) {
   return err;
 }
 
+// Marks every descriptor from `first` on close-on-exec: close_range (Linux 5.11), else one by
+// one. Returns 0 or -1 with errno.
+int CloexecFrom(int first) {
+  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0u, CLOSE_RANGE_CLOEXEC) == 0) {
+    return 0;
+  }
+  long max = sysconf(_SC_OPEN_MAX);
+  for (int fd = first; fd < (max > 0 ? max : 65536); ++fd) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return -1;
+  }
+  return 0;
+}
+
 // Closes every descriptor above stdio but the preserved ones and those in `keep` (the
 // runtime's lock on the state folder among them: holding it would block `start`).
 void CloseAllBut(int preserve, const int* keep, int nkeep) {
@@ -547,14 +583,19 @@ void CloseAllBut(int preserve, const int* keep, int nkeep) {
       sorted[j - 1] = t;
     }
   }
+  // Without close_range (before Linux 5.9), one by one.
+  auto close_between = [](unsigned from, unsigned to) {
+    if (syscall(SYS_close_range, from, to, 0u) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    unsigned limit = max > 0 ? static_cast<unsigned>(max) : 65536u;
+    for (unsigned fd = from; fd <= to && fd < limit; ++fd) close(static_cast<int>(fd));
+  };
   unsigned from = 3u + static_cast<unsigned>(preserve);
   for (int i = 0; i < n; ++i) {
-    if (static_cast<unsigned>(sorted[i]) > from) {
-      syscall(SYS_close_range, from, static_cast<unsigned>(sorted[i] - 1), 0u);
-    }
+    if (static_cast<unsigned>(sorted[i]) > from) close_between(from, static_cast<unsigned>(sorted[i] - 1));
     from = static_cast<unsigned>(sorted[i]) + 1;
   }
-  syscall(SYS_close_range, from, ~0u, 0u);
+  close_between(from, ~0u);
 }
 
 void RunInitChild(const Plan& plan, const InitFds& fds) {
@@ -583,11 +624,10 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   if (plan.new_userns || (in_userns && !plan.runtime_in_userns)) {
     // Become root of the user namespace (if 0 is mapped) for the set-up; the process's own
     // ids come last, in FinalizeProcess.
-    if (plan.uid_map.ToHost(0).has_value() || !plan.new_userns) {
-      if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
-        Fail(errno, "become root in the user namespace");
-      }
-    }
+    bool uid0 = plan.uid_map.ToHost(0).has_value() || !plan.new_userns;
+    bool gid0 = plan.gid_map.ToHost(0).has_value() || !plan.new_userns;
+    if (gid0 && setresgid(0, 0, 0) != 0) Fail(errno, "become gid 0 in the user namespace");
+    if (uid0 && setresuid(0, 0, 0) != 0) Fail(errno, "become root in the user namespace");
   }
   if (plan.process.oom_score_adj.has_value()) {
     char value[16];
@@ -604,20 +644,28 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
       mount(nullptr, "/", nullptr, plan.rootfs_propagation, nullptr) != 0) {
     Fail(errno, "set rootfsPropagation");
   }
+  // The root filesystem is nodev: device nodes an image ships are inert; the container's
+  // devices live on its own /dev.
   if (plan.root_overlay.has_value()) {
     const MountStep& o = *plan.root_overlay;
-    if (mount("overlay", plan.rootfs.c_str(), "overlay", o.flags, o.data.c_str()) != 0) {
+    if (mount("overlay", plan.rootfs.c_str(), "overlay", o.flags | MS_NODEV, o.data.c_str()) != 0) {
       Fail(errno, "mount the overlay root filesystem on %s (%s)", plan.rootfs.c_str(),
            o.data.c_str());
     }
-  } else if (mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) !=
-             0) {
-    Fail(errno, "bind the root filesystem %s", plan.rootfs.c_str());
+  } else {
+    if (mount(plan.rootfs.c_str(), plan.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      Fail(errno, "bind the root filesystem %s", plan.rootfs.c_str());
+    }
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_NODEV | LockedFlags(plan.rootfs.c_str());
+    if (mount(nullptr, plan.rootfs.c_str(), nullptr, flags, nullptr) != 0) {
+      Fail(errno, "make the root filesystem nodev");
+    }
   }
   int rootfd = open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) Fail(errno, "open the root filesystem %s", plan.rootfs.c_str());
 
-  for (const MountStep& step : plan.mounts) DoMount(rootfd, step, in_userns);
+  bool new_pidns = (plan.clone_flags & CLONE_NEWPID) != 0;
+  for (const MountStep& step : plan.mounts) DoMount(rootfd, step, in_userns, new_pidns);
   if (plan.dev_is_tmpfs) MakeDevices(rootfd, plan, in_userns);
   int err = MkdirAllInRoot(rootfd, plan.process.cwd.c_str(), 0755);
   if (err != 0) Fail(err, "make process.cwd %s", plan.process.cwd.c_str());
@@ -655,8 +703,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   if (err != 0) Fail(err, "%s", what);
   // No descriptor of the runtime reaches the process (STYLE.md 16): all above the preserved
   // ones become close-on-exec (the sync socket and exec.fifo already are).
-  syscall(SYS_close_range, 3u + static_cast<unsigned>(fds.preserve_fds), ~0u,
-          CLOSE_RANGE_CLOEXEC);
+  if (CloexecFrom(3 + fds.preserve_fds) != 0) Fail(errno, "mark descriptors close-on-exec");
 
   // Check the program is there before saying we are ready, so that create reports it.
   const char* file = plan.process.args[0].c_str();

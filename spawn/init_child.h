@@ -25,6 +25,10 @@ int FinalizeProcess(const ProcessPlan& p, bool in_userns, const char** what);
 // makes the peer the process's controlling terminal and stdio. Returns 0 or errno.
 int SetUpTerminal(const ProcessPlan& p, int console, const char** what);
 
+// Marks every descriptor from `first` on close-on-exec (close_range, else one by one).
+// Returns 0, or -1 with errno.
+int CloexecFrom(int first);
+
 // Execs args[0] of `p`, looking it up in the plan's PATH when it has no '/'. Returns errno.
 int ExecProcess(const ProcessPlan& p, char* const* argv, char* const* envp);
 

@@ -738,7 +738,7 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     const char* what = "";
     int err = FinalizeProcess(process, in_userns, &what);
     if (err != 0) fail(err, what);
-    syscall(SYS_close_range, 3u + static_cast<unsigned>(o.preserve_fds), ~0u, 1u << 2);
+    if (CloexecFrom(3 + o.preserve_fds) != 0) fail(errno, "mark descriptors close-on-exec");
     SyncMessage ready = {};
     ready.type = kReady;
     ready.err = static_cast<int>(getpid());

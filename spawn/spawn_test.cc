@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -351,6 +352,24 @@ TEST_P(SpawnTest, EachNamespaceAskedForIsNew) {
     ASSERT_GT(readlink(absl::StrCat("/proc/self/ns/", kinds[i]).c_str(), host, sizeof host - 1), 0);
     EXPECT_NE(inside[i], host) << kinds[i] << " is the host's";
   }
+}
+
+// Device nodes an image ships are inert: the root filesystem is nodev.
+TEST_P(SpawnTest, DeviceNodesOfTheImageAreInert) {
+  std::string node = bundle_->rootfs() + "/tmp/mem-like";
+  ASSERT_EQ(mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);  // /dev/null's numbers
+  SubprocessResult r = RunIn({"sh", "-c", "echo x > /tmp/mem-like && echo wrote"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, Not(HasSubstr("wrote")));
+  EXPECT_THAT(r.err, HasSubstr("Permission denied"));
+}
+
+// A read-only recursive bind is read-only all the way down: the host's cgroup controllers
+// (submounts of /sys/fs/cgroup on this hybrid host) must not be writable from inside.
+TEST_P(SpawnTest, ReadOnlyRbindCoversSubmounts) {
+  SubprocessResult r = RunIn({"probe", "write", "/sys/fs/cgroup/cpu/notify_on_release", "0"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("Read-only file system"));
 }
 
 TEST_P(SpawnTest, KillAllSignalsEveryProcessOfTheContainer) {
