@@ -204,9 +204,13 @@ TEST_F(AttachTest, DeathBySignalIsReportedAsASignal) {
 
 TEST_F(AttachTest, APtySeesItsSizeAndAResize) {
   std::string dir = NewDir();
-  Run(dir, {"sh", "-c", "trap 'stty size; exit 0' WINCH; stty size; while :; do sleep 0.05; done"},
+  std::string ready = tmp_.Join("pty-ready");
+  Run(dir, {"sh", "-c", "trap 'stty size; exit 0' WINCH; stty size; touch " + ready +
+                            "; while :; do sleep 0.05; done"},
       {"--tty", "--rows", "30", "--cols", "100"});
-  usleep(300 * 1000);
+  // Resize only once the trap is set (the process says so with a file).
+  for (int i = 0; i < 1000 && !FileExists(ready); ++i) usleep(10 * 1000);
+  ASSERT_TRUE(FileExists(ready));
   EXPECT_EQ(Attach({"resize", "--dir", dir, "--rows", "40", "--cols", "120"}).exit_code, 0);
   SubprocessResult r = Attach({"connect", "--dir", dir});
   EXPECT_EQ(r.exit_code, 0);
