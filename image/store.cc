@@ -352,7 +352,7 @@ absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::str
     return ErrnoError(errno, "mkdir", dir);
   }
   absl::Cleanup undo = [this, &dir] { (void)RemoveTree(dir); };
-  std::string upper = dir + "/diff", work = dir + "/work", rootfs = dir + "/rootfs";
+  std::string upper = dir + "/diff", work = dir + "/workdir", rootfs = dir + "/rootfs";
   for (const std::string& d : {upper, work, rootfs}) {
     if (mkdir(d.c_str(), 0755) != 0) return ErrnoError(errno, "mkdir", d);
   }

@@ -4,7 +4,7 @@
 //   <store>/layers/<chain id hex>/     one unpacked layer, shared by every image that has it
 //   <store>/images/<handle>/image.json ImageRecord: the layers (lowerdirs) of a container
 //   <store>/images/<handle>/diff/      the container's overlay upperdir
-//   <store>/images/<handle>/work/      the overlay workdir
+//   <store>/images/<handle>/workdir/   the overlay workdir
 //   <store>/images/<handle>/rootfs/    where spawn mounts the overlay, inside the container
 //   <store>/tmp/<id>-incomplete-<rand> unpacks in progress; renamed into layers/ when whole,
 //                                      removed by the next command after a crash

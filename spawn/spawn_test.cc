@@ -172,13 +172,13 @@ TEST_P(SpawnTest, FilesCreatedInsideBelongToTheMappedOwner) {
 TEST_P(SpawnTest, HostnameEnvCwdAndRlimitsHold) {
   bundle_->spec().set_hostname("box1");
   bundle_->spec().mutable_process()->add_env("GREETING=hi there");
-  bundle_->spec().mutable_process()->set_cwd("/work/dir");
+  bundle_->spec().mutable_process()->set_cwd("/srv/dir");
   oci::Rlimit* nofile = bundle_->spec().mutable_process()->mutable_rlimits(0);
   nofile->set_soft(200);
   nofile->set_hard(300);
   EXPECT_EQ(RunIn({"probe", "hostname"}).out, "box1\n");
   EXPECT_THAT(RunIn({"probe", "env"}).out, HasSubstr("GREETING=hi there\n"));
-  EXPECT_EQ(RunIn({"probe", "cwd"}).out, "/work/dir\n");
+  EXPECT_EQ(RunIn({"probe", "cwd"}).out, "/srv/dir\n");
   EXPECT_EQ(RunIn({"probe", "rlimit", "nofile"}).out, "200 300\n");
 }
 
