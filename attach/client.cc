@@ -22,6 +22,7 @@
 #include "lib/contract.h"
 #include "lib/fd.h"
 #include "lib/file.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 
 namespace gdn::attach {
@@ -50,24 +51,9 @@ absl::StatusOr<std::optional<ExitStatus>> ReadExit(const std::string& dir) {
   return std::optional<ExitStatus>(e);
 }
 
-uint64_t StartTimeOf(int pid, char* state) {
-  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  *state = 0;
-  if (!stat.ok()) return 0;
-  std::string::size_type close = stat->rfind(')');
-  if (close == std::string::npos || close + 2 >= stat->size()) return 0;
-  *state = (*stat)[close + 2];
-  const char* p = stat->c_str() + close + 2;
-  for (int field = 3; field < 22 && *p; ++p) {
-    if (*p == ' ') ++field;
-  }
-  return strtoull(p, nullptr, 10);
-}
-
 bool KeeperAlive(const Process& p) {
-  char state;
-  uint64_t start = StartTimeOf(p.keeper_pid(), &state);
-  return start != 0 && start == p.keeper_start_time() && state != 'Z' && state != 'X';
+  ProcessStart s = ReadProcessStart(p.keeper_pid());
+  return s.running && s.start_time == p.keeper_start_time();
 }
 
 absl::StatusOr<UniqueFd> Dial(const std::string& dir) {

@@ -25,20 +25,12 @@
 #include "attach/protocol.h"
 #include "lib/contract.h"
 #include "lib/fd.h"
+#include "lib/proc.h"
 #include "lib/file.h"
 #include "lib/status.h"
 
 namespace gdn::attach {
 namespace {
-
-// attach-keeper, installed beside attach (as Bazel builds them too).
-std::string KeeperBinary() {
-  char self[PATH_MAX] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string();
-  dir = dir.substr(0, dir.rfind('/'));
-  return dir + "/attach-keeper";
-}
 
 absl::StatusOr<UniqueFd> Listen(const std::string& path) {
   struct sockaddr_un addr = {};
@@ -69,7 +61,8 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
     return absl::AlreadyExistsError(absl::StrCat(o.dir, " already holds a process"));
   }
   unlink(exit_path.c_str());
-  std::string keeper_binary = KeeperBinary();
+  // attach-keeper is installed beside attach (as Bazel builds them too).
+  std::string keeper_binary = SelfDir() + "/attach-keeper";
   if (access(keeper_binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("attach-keeper is missing beside attach (", keeper_binary, ")"));

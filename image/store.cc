@@ -26,6 +26,7 @@
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/gojson.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 #include "lib/userns.h"
@@ -44,12 +45,7 @@ IdMap ToIdMap(const google::protobuf::RepeatedPtrField<IdMapping>& m) {
 }
 
 // image-unpack, installed beside image-store (as Bazel builds them too).
-std::string UnpackBinary() {
-  char self[PATH_MAX] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string dir = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string(".");
-  return dir.substr(0, dir.rfind('/')) + "/image-unpack";
-}
+std::string UnpackBinary() { return SelfDir() + "/image-unpack"; }
 
 absl::Status CheckHandle(const std::string& handle) {
   static const LazyRE2 kHandle = {"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}"};

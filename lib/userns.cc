@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "lib/fd.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 
@@ -38,14 +39,9 @@ struct Answer {
 
 std::string FindIdmap(const std::string& flag) {
   if (!flag.empty()) return flag;
-  char self[PATH_MAX] = {};
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    for (const std::string& candidate : {dir + "/idmap", dir + "/../idmap/idmap"}) {
-      if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
+  std::string dir = SelfDir();
+  for (const std::string& candidate : {dir + "/idmap", dir + "/../idmap/idmap"}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "idmap";
 }

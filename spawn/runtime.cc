@@ -34,6 +34,7 @@
 #include "lib/contract.h"
 #include "lib/fd.h"
 #include "lib/file.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 #include "lib/userns.h"
@@ -60,28 +61,10 @@ bool Exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-// The start time of a process (field 22 of /proc/PID/stat) and whether it still runs
-// (not a zombie). 0 when there is no such process.
-uint64_t StartTime(int pid, bool* running) {
-  *running = false;
-  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok()) return 0;
-  std::string::size_type close = stat->rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(stat->substr(close + 2), ' ');
-  // f[0] is field 3 (state); field 22 is f[19].
-  if (f.size() < 20) return 0;
-  *running = f[0] != "Z" && f[0] != "X";
-  uint64_t start = 0;
-  (void)absl::SimpleAtoi(f[19], &start);
-  return start;
-}
-
 bool Alive(const Record& r) {
   if (r.pid() <= 0) return false;
-  bool running;
-  uint64_t start = StartTime(r.pid(), &running);
-  return running && start == r.pid_start_time();
+  ProcessStart s = ReadProcessStart(r.pid());
+  return s.running && s.start_time == r.pid_start_time();
 }
 
 std::string Status(const std::string& dir, const Record& r) {
@@ -444,8 +427,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   Record record;
   record.set_id(o.id);
   record.set_pid(pid);
-  bool running;
-  record.set_pid_start_time(StartTime(pid, &running));
+  record.set_pid_start_time(ReadProcessStart(pid).start_time);
   record.set_bundle(bundle);
   record.set_rootfs(plan.rootfs);
   record.set_created(absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone()));
