@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/names.h"
 #include "re2/re2.h"
 
 namespace gdn::image {
@@ -73,10 +74,9 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& uri) {
     ref.registry = rest.substr(0, slash);
     ref.repository = rest.substr(slash + 1);
     static const LazyRE2 kRepo = {"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"};
-    static const LazyRE2 kTag = {"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"};
     static const LazyRE2 kRegistry = {"[A-Za-z0-9.-]+(?::[0-9]+)?"};
     if (!RE2::FullMatch(ref.repository, *kRepo)) return Bad(uri, "the repository name is not valid");
-    if (!RE2::FullMatch(ref.tag, *kTag)) return Bad(uri, "the tag is not valid");
+    if (!IsPlainName(ref.tag, 128)) return Bad(uri, "the tag is not valid");
     if (!ref.registry.empty() && !RE2::FullMatch(ref.registry, *kRegistry)) {
       return Bad(uri, "the registry is not a host[:port]");
     }

@@ -38,7 +38,7 @@
 #include "lib/status.h"
 #include "lib/subprocess.h"
 #include "lib/userns.h"
-#include "re2/re2.h"
+#include "lib/names.h"
 #include "spawn/config.pb.h"
 #include "spawn/init_child.h"
 #include "spawn/linux_names.h"
@@ -301,8 +301,7 @@ absl::StatusOr<ProcessPlan> ExecProcessPlan(const ExecOptions& o, const oci::Pro
 }  // namespace
 
 absl::Status CheckContainerId(const std::string& id) {
-  static const LazyRE2 kId = {"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"};
-  if (!RE2::FullMatch(id, *kId)) {
+  if (!IsPlainName(id, 128)) {
     return UsageError(absl::StrCat("invalid container id \"", id,
                                    "\": 1 to 128 of A-Z a-z 0-9 _ . -, not starting with . or -"));
   }
