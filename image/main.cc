@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "image/store.h"
 #include "lib/cli.h"
@@ -58,7 +59,13 @@ absl::Status Main(const std::vector<std::string>& args) {
                                                       {"username"}, {"password"}},
                                                false));
     if (f.positional.size() != 2) return UsageError("create takes URI HANDLE");
-    ASSIGN_OR_RETURN(std::string spec, store.Create(f.positional[0], f.positional[1]));
+    CreateOptions options;
+    std::string limit = f.Get("disk-limit-size-bytes");
+    if (!limit.empty() && !absl::SimpleAtoi(limit, &options.disk_limit_bytes)) {
+      return UsageError(absl::StrCat("--disk-limit-size-bytes: \"", limit, "\" is not a number"));
+    }
+    options.exclude_image_from_quota = f.Bool("exclude-image-from-quota");
+    ASSIGN_OR_RETURN(std::string spec, store.Create(f.positional[0], f.positional[1], options));
     return Print(spec);
   }
   ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {}, false));

@@ -18,10 +18,13 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "image/digest.h"
+#include "image/quota.h"
 #include "image/reference.h"
 #include "lib/contract.h"
 #include "lib/fd.h"
@@ -98,15 +101,23 @@ std::string SpecFragment(const ImageRecord& record, const std::string& rootfs,
   return spec.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
+// Disk blocks under a folder, as du counts them: a hard-linked file once.
 int64_t g_du_total = 0;
+std::set<std::pair<dev_t, ino_t>>* g_du_seen = nullptr;
 int DuVisit(const char*, const struct stat* st, int, struct FTW*) {
+  if (st->st_nlink > 1 && !S_ISDIR(st->st_mode) && !g_du_seen->insert({st->st_dev, st->st_ino}).second) {
+    return 0;
+  }
   g_du_total += static_cast<int64_t>(st->st_blocks) * 512;
   return 0;
 }
 
 int64_t BytesUnder(const std::string& path) {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  g_du_seen = &seen;
   g_du_total = 0;
   nftw(path.c_str(), DuVisit, 64, FTW_PHYS);
+  g_du_seen = nullptr;
   return g_du_total;
 }
 
@@ -225,6 +236,8 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
       if (r->exited && r->exit_code == kExitInvalid) return absl::InvalidArgumentError(why);
       return absl::InternalError(absl::StrCat("image-unpack ", r->Describe(), ": ", why));
     }
+    // What could not be made here (device nodes, privileged xattrs) is said, not hidden.
+    if (!r->err.empty()) (void)WriteAll(STDERR_FILENO, r->err);
     // The folder itself belongs to the image's root.
     if (chown_files && chown(tmp.c_str(), 0, 0) != 0) return ErrnoError(errno, "chown", tmp);
     return absl::OkStatus();
@@ -359,8 +372,49 @@ absl::StatusOr<ImageRecord> Store::PrepareDockerArchive(const ImageReference& re
   return record;
 }
 
-absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::string& handle) {
+absl::Status Store::LimitDisk(const CreateOptions& options, const std::string& upper,
+                              ImageRecord* record) {
+  DiskLimit* limit = record->mutable_disk_limit();
+  limit->set_limit_bytes(options.disk_limit_bytes);
+  limit->set_exclude_image_from_quota(options.exclude_image_from_quota);
+  int64_t allowed = options.disk_limit_bytes;
+  if (!options.exclude_image_from_quota) {
+    int64_t image = 0;
+    for (const std::string& lower : record->lower_dirs()) image += BytesUnder(lower);
+    limit->set_image_bytes(image);
+    if (image >= allowed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the disk limit of ", allowed, " bytes is not more than the image's ", image,
+          " bytes (give a larger limit, or --exclude-image-from-quota)"));
+    }
+    allowed -= image;
+  }
+  QuotaSupport fs = ProbeProjectQuota(upper);
+  if (!fs.available) {
+    limit->set_not_enforced_because(fs.why_not);
+    return absl::OkStatus();
+  }
+  // Project ids: one counter for the store, under its lock.
+  ASSIGN_OR_RETURN(UniqueFd lock, Lock(absl::StrCat(path_, "/locks/projects.lock"), LOCK_EX));
+  std::string counter = absl::StrCat(path_, "/projects");
+  uint32_t id = 1000;
+  if (absl::StatusOr<std::string> last = ReadFile(counter); last.ok()) {
+    uint32_t n;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*last), &n)) id = n + 1;
+  }
+  RETURN_IF_ERROR(WriteFileAtomic(counter, absl::StrCat(id, "\n"), 0644));
+  RETURN_IF_ERROR(SetProjectQuota(fs, upper, id, allowed));
+  limit->set_enforced(true);
+  limit->set_project_id(id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::string& handle,
+                                          const CreateOptions& options) {
   RETURN_IF_ERROR(CheckHandle(handle));
+  if (options.disk_limit_bytes < 0) {
+    return UsageError("--disk-limit-size-bytes must be 0 (none) or more");
+  }
   std::string dir = absl::StrCat(path_, "/images/", handle);
   if (FileExists(dir)) return absl::AlreadyExistsError(absl::StrCat("image \"", handle, "\" exists"));
   // Shared: clean waits until this image's record names the layers it uses.
@@ -395,6 +449,7 @@ absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::str
       }));
     }
   }
+  if (options.disk_limit_bytes > 0) RETURN_IF_ERROR(LimitDisk(options, upper, &record));
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/image.json", ToJson(record), 0644));
 
   std::move(undo).Cancel();
@@ -415,10 +470,18 @@ absl::StatusOr<std::string> Store::StatsJson(const std::string& handle) {
   absl::Status s = ReadJsonMessage(dir + "/image.json", &record);
   if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat("no image \"", handle, "\""));
   RETURN_IF_ERROR(s);
-  int64_t exclusive = BytesUnder(dir + "/diff");
+  int64_t exclusive = -1;
+  if (record.disk_limit().enforced()) {
+    // The quota counts the upper layer's blocks already, and cheaply.
+    absl::StatusOr<int64_t> used = ProjectBytesUsed(ProbeProjectQuota(dir + "/diff"),
+                                                    record.disk_limit().project_id());
+    if (used.ok()) exclusive = *used;
+  }
+  if (exclusive < 0) exclusive = BytesUnder(dir + "/diff");
   int64_t total = exclusive;
   for (const std::string& lower : record.lower_dirs()) total += BytesUnder(lower);
   Stats stats;
+  if (record.has_disk_limit()) *stats.mutable_disk_limit() = record.disk_limit();
   stats.mutable_disk_usage()->set_total_bytes_used(total);
   stats.mutable_disk_usage()->set_exclusive_bytes_used(exclusive);
   GoJsonWriteOptions print;

@@ -23,6 +23,11 @@
 
 namespace gdn::image {
 
+struct CreateOptions {
+  int64_t disk_limit_bytes = 0;  // 0: none
+  bool exclude_image_from_quota = false;
+};
+
 class Store {
  public:
   // Opens the store at `path` (made by InitStore); `idmap` as for lib/userns.
@@ -33,7 +38,8 @@ class Store {
                                 const IdMap& gid_map);
 
   // Garden's `create`: the runtime-spec fragment (JSON) for container `handle`.
-  absl::StatusOr<std::string> Create(const std::string& uri, const std::string& handle);
+  absl::StatusOr<std::string> Create(const std::string& uri, const std::string& handle,
+                                     const CreateOptions& options = {});
   absl::Status Delete(const std::string& handle);
   absl::StatusOr<std::string> StatsJson(const std::string& handle);
   absl::StatusOr<std::vector<std::string>> List();
@@ -55,6 +61,9 @@ class Store {
                          const std::vector<std::string>& digests, ImageRecord* record);
   absl::StatusOr<ImageRecord> PrepareDockerArchive(const ImageReference& ref,
                                                    ImageRecord record);
+  // Records `options`' limit in `record` and applies it to `upper` where the filesystem can.
+  absl::Status LimitDisk(const CreateOptions& options, const std::string& upper,
+                         ImageRecord* record);
   bool shifted() const { return !uid_map_.empty(); }
 
   std::string path_;

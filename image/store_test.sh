@@ -15,6 +15,7 @@ mkdir -p "$bin"
 install -m 0755 "$runfiles/image/image-store" "$runfiles/image/image-unpack" "$runfiles/spawn/spawn" "$bin/"
 install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 cleanup() {
+  mountpoint -q "$work/xfs" && umount "$work/xfs"
   for root in "$work"/state-*; do
     [[ -d $root ]] || continue
     for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id"; done
@@ -190,5 +191,77 @@ check "hostile layer: exit 7" test $status = 7
 check "hostile layer: says why" grep -q 'climbs out' "$work/evil.err"
 check "hostile layer: nothing kept" bash -c "[[ -z \$(find '$work/store-evil/layers' '$work/store-evil/tmp' '$work/store-evil/images' -mindepth 1) ]]"
 check "hostile layer: nothing written outside" test ! -e "$work/store-evil/escaped"
+
+# Disk limits. On this ext4 there are no project quotas: the limit is recorded, stats says it
+# is not enforced and why, and reports what is really used.
+lim=$work/store-limit
+"$bin/image-store" --store "$lim" init-store
+"$bin/image-store" --store "$lim" create --disk-limit-size-bytes 1000000 --exclude-image-from-quota \
+  oci://"$work"/layout:latest l1 >/dev/null
+check "disk limit: create with a limit succeeds" test $? = 0
+head -c 3000000 /dev/urandom >"$lim/images/l1/diff/big"
+stats=$("$bin/image-store" --store "$lim" stats l1)
+check "disk limit: stats reports the limit" grep -q '"limit_bytes":1000000' <<<"$stats"
+if [[ $(stat -f -c %T "$lim") != xfs ]]; then
+  check "disk limit: stats says it is not enforced, and why" \
+    grep -q '"enforced":false.*"not_enforced_because":"the store.s filesystem is not XFS' <<<"$stats"
+fi
+check "disk limit: usage past the limit is reported truthfully" \
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(d["disk_usage"]["exclusive_bytes_used"] < 3000000)' "$stats"
+"$bin/image-store" --store "$lim" create --disk-limit-size-bytes 1000 oci://"$work"/layout:latest l2 >/dev/null 2>"$work/limit.err"
+check "disk limit: a limit smaller than the image exits 7" test $? = 7
+check "disk limit: and says so" grep -q "not more than the image" "$work/limit.err"
+check "disk limit: and leaves no image behind" test ! -e "$lim/images/l2"
+"$bin/image-store" --store "$lim" create --disk-limit-size-bytes 50000000 oci://"$work"/layout:latest l3 >/dev/null
+check "disk limit: counts the image against the limit unless excluded" \
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1])["disk_limit"]; sys.exit(not (d["image_bytes"] > 1000000 and d["image_bytes"] < 5000000 and not d["exclude_image_from_quota"]))' \
+  "$("$bin/image-store" --store "$lim" stats l3)"
+"$bin/image-store" --store "$lim" create --disk-limit-size-bytes -5 oci://"$work"/layout:latest l4 2>/dev/null
+check "disk limit: a negative limit exits 2" test $? = 2
+"$bin/image-store" --store "$lim" create --disk-limit-size-bytes lots oci://"$work"/layout:latest l4 2>/dev/null
+check "disk limit: a limit that is no number exits 2" test $? = 2
+# Where the kernel has quotas, an XFS store mounted with prjquota enforces the limit.
+truncate -s 300M "$work/xfs.img"
+if mkfs.xfs -q "$work/xfs.img" && mkdir "$work/xfs" && mount -o loop,prjquota "$work/xfs.img" "$work/xfs" 2>/dev/null; then
+  "$bin/image-store" --store "$work/xfs/store" init-store
+  "$bin/image-store" --store "$work/xfs/store" create --disk-limit-size-bytes 1000000 --exclude-image-from-quota \
+    oci://"$work"/layout:latest q1 >/dev/null
+  check "xfs quota: stats says the limit is enforced" bash -c "'$bin/image-store' --store '$work/xfs/store' stats q1 | grep -q '\"enforced\":true'"
+  check "xfs quota: writing past the limit fails" bash -c "! head -c 3000000 /dev/zero >'$work/xfs/store/images/q1/diff/big' 2>/dev/null"
+  umount "$work/xfs"
+else
+  echo "SKIP: xfs quota: this kernel cannot mount XFS with prjquota ($(dmesg 2>/dev/null | grep -o 'quota support not available.*' | tail -1))"
+fi
+rm -f "$work/xfs.img"
+
+# A layer with a device node, a user.* xattr and a trusted.* one, unpacked rootless: the xattr
+# a user may set is kept, what cannot be made is skipped and said on stderr, the rest works.
+dl=$work/devlayout
+mkdir -p "$dl/blobs/sha256" "$work/devroot/dev" "$work/devroot/etc"
+mknod "$work/devroot/dev/null2" c 1 3
+echo x >"$work/devroot/etc/tagged"
+python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.gdn", b"kept"); os.setxattr(sys.argv[1], "trusted.gdn", b"root-only")' "$work/devroot/etc/tagged"
+tar --xattrs --xattrs-include='*' --numeric-owner -C "$work/devroot" -cf "$work/dev.tar" dev etc
+ddiff=$(sha256sum "$work/dev.tar" | cut -d' ' -f1)
+gzip -n -c "$work/dev.tar" >"$work/dev.tar.gz"
+dblob=$(sha256sum "$work/dev.tar.gz" | cut -d' ' -f1); cp "$work/dev.tar.gz" "$dl/blobs/sha256/$dblob"
+dconf="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"sha256:$ddiff\"]}}"
+dcd=$(printf '%s' "$dconf" | sha256sum | cut -d' ' -f1); printf '%s' "$dconf" >"$dl/blobs/sha256/$dcd"
+dman="{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$dcd\",\"size\":${#dconf}},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dblob\",\"size\":$(stat -c %s "$work/dev.tar.gz")}]}"
+dmd=$(printf '%s' "$dman" | sha256sum | cut -d' ' -f1); printf '%s' "$dman" >"$dl/blobs/sha256/$dmd"
+echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$dmd\",\"size\":${#dman}}]}" >"$dl/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$dl/oci-layout"
+chmod -R a+rX "$dl"
+ds=$work/store-dev
+mkdir -p "$ds" && chown gdn-test:gdn-test "$ds"
+as_test=(setpriv --reuid=gdn-test --regid=gdn-test --clear-groups env PATH=/usr/bin:/bin)
+"${as_test[@]}" "$bin/image-store" --store "$ds" init-store --uid-mapping 0:"$(id -u gdn-test)":1 --uid-mapping 1:1000000:65536 \
+  --gid-mapping 0:"$(id -g gdn-test)":1 --gid-mapping 1:1000000:65536
+"${as_test[@]}" "$bin/image-store" --store "$ds" create oci://"$dl" dev1 >/dev/null 2>"$work/dev.err"
+check "rootless device node: create still succeeds" test $? = 0
+check "rootless device node: skipped, and said on stderr" grep -q 'skipped dev/null2 (device nodes cannot be made here)' "$work/dev.err"
+check "rootless device node: not made" bash -c "! ls '$ds'/layers/*/dev/null2 2>/dev/null"
+check "rootless xattrs: user.* kept" python3 -c 'import os,sys,glob; sys.exit(os.getxattr(glob.glob(sys.argv[1] + "/layers/*/etc/tagged")[0], "user.gdn") != b"kept")' "$ds"
+check "rootless xattrs: trusted.* skipped, and said" grep -q 'skipped etc/tagged xattr trusted.gdn' "$work/dev.err"
 
 junit_finish image_store_test

@@ -86,8 +86,10 @@ absl::Status SetXattr(int dir, const std::string& name, const char* key, const v
                       size_t size) {
   int fd = openat(dir, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open", name);
+  // Through the descriptor's magic link, which must be followed (lsetxattr would name the
+  // link in /proc itself): it leads to the entry opened without following anything.
   std::string path = absl::StrCat("/proc/self/fd/", fd);
-  int r = lsetxattr(path.c_str(), key, value, size, 0);
+  int r = setxattr(path.c_str(), key, value, size, 0);
   int err = errno;
   close(fd);
   if (r != 0) return ErrnoError(err, absl::StrCat("set xattr ", key, " on"), name);
