@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "lib/names.h"
 #include "re2/re2.h"
 
@@ -57,7 +58,16 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& uri) {
   if (absl::StartsWith(uri, "docker://")) {
     ref.kind = SourceKind::kRegistry;
     std::string rest = uri.substr(9);
-    // The tag follows '#', or ':' after the last '/' (gdn turns the first '#' into ':').
+    // A digest follows '@'; a tag follows '#' (Garden's form), or ':' after the last '/'.
+    std::string::size_type at = rest.find('@');
+    if (at != std::string::npos) {
+      ref.digest = rest.substr(at + 1);
+      rest = rest.substr(0, at);
+      absl::string_view hex = ref.digest;
+      if (!absl::ConsumePrefix(&hex, "sha256:") || !IsLowerHex(hex, 64)) {
+        return Bad(uri, "the digest after '@' is not sha256:<64 hex digits>");
+      }
+    }
     std::string::size_type hash = rest.find('#');
     if (hash == std::string::npos) {
       std::string::size_type colon = rest.rfind(':');
@@ -66,26 +76,36 @@ absl::StatusOr<ImageReference> ParseImageReference(const std::string& uri) {
         hash = colon;
       }
     }
-    ref.tag = hash == std::string::npos ? "latest" : rest.substr(hash + 1);
-    rest = rest.substr(0, hash);
-    // docker:///repo (Docker Hub) or docker://registry/repo.
+    if (hash != std::string::npos) {
+      ref.tag = rest.substr(hash + 1);
+      rest = rest.substr(0, hash);
+      if (!IsPlainName(ref.tag, 128)) return Bad(uri, "the tag is not valid");
+    } else if (ref.digest.empty()) {
+      ref.tag = "latest";
+    }
+    // docker:///repo (the default registry) or docker://registry/repo.
     std::string::size_type slash = rest.find('/');
     if (slash == std::string::npos) return Bad(uri, "expected docker:///REPO or docker://REGISTRY/REPO");
     ref.registry = rest.substr(0, slash);
     ref.repository = rest.substr(slash + 1);
     static const LazyRE2 kRepo = {"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"};
-    static const LazyRE2 kRegistry = {"[A-Za-z0-9.-]+(?::[0-9]+)?"};
+    static const LazyRE2 kRegistry = {"[A-Za-z0-9.-]+(?::[0-9]+)?|\\[[0-9A-Fa-f:]+\\](?::[0-9]+)?"};
     if (!RE2::FullMatch(ref.repository, *kRepo)) return Bad(uri, "the repository name is not valid");
-    if (!IsPlainName(ref.tag, 128)) return Bad(uri, "the tag is not valid");
     if (!ref.registry.empty() && !RE2::FullMatch(ref.registry, *kRegistry)) {
       return Bad(uri, "the registry is not a host[:port]");
-    }
-    if (ref.registry.empty() && ref.repository.find('/') == std::string::npos) {
-      ref.repository = "library/" + ref.repository;  // Docker Hub's official images
     }
     return ref;
   }
   return Bad(uri, "unknown scheme: use /path, raw://, oci://, docker-archive:// or docker://");
+}
+
+RegistryEndpoint ResolveRegistry(const ImageReference& ref, const std::string& default_registry) {
+  RegistryEndpoint e{ref.registry.empty() ? default_registry : ref.registry, ref.repository};
+  if (e.host == "docker.io" || e.host == "index.docker.io" || e.host == "registry-1.docker.io") {
+    e.host = "registry-1.docker.io";
+    if (e.repository.find('/') == std::string::npos) e.repository = "library/" + e.repository;
+  }
+  return e;
 }
 
 }  // namespace gdn::image

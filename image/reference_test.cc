@@ -28,8 +28,23 @@ TEST(ParseImageReference, EveryGardenForm) {
   auto hub = ParseImageReference("docker:///busybox");
   ASSERT_TRUE(hub.ok());
   EXPECT_EQ(hub->registry, "");
-  EXPECT_EQ(hub->repository, "library/busybox");
+  EXPECT_EQ(hub->repository, "busybox");
   EXPECT_EQ(hub->tag, "latest");
+  RegistryEndpoint docker_hub = ResolveRegistry(*hub, "docker.io");
+  EXPECT_EQ(docker_hub.host, "registry-1.docker.io");
+  EXPECT_EQ(docker_hub.repository, "library/busybox");
+  RegistryEndpoint elsewhere = ResolveRegistry(*hub, "127.0.0.1:5000");
+  EXPECT_EQ(elsewhere.host, "127.0.0.1:5000");
+  EXPECT_EQ(elsewhere.repository, "busybox");
+  std::string digest = "sha256:" + std::string(64, 'a');
+  auto pinned = ParseImageReference("docker://127.0.0.1:5000/app@" + digest);
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->digest, digest);
+  EXPECT_EQ(pinned->tag, "");
+  auto both = ParseImageReference("docker://127.0.0.1:5000/app:v1@" + digest);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->tag, "v1");
+  EXPECT_EQ(both->digest, digest);
   auto local = ParseImageReference("docker://127.0.0.1:5000/team/app#v2");
   ASSERT_TRUE(local.ok());
   EXPECT_EQ(local->registry, "127.0.0.1:5000");
@@ -46,7 +61,8 @@ TEST(ParseImageReference, EveryGardenForm) {
 TEST(ParseImageReference, RefusesWhatItCannotRead) {
   for (const char* bad : {"", "relative/path", "oci://relative", "oci:///x:", "ftp://host/x",
                           "docker://", "docker:///UPPER", "docker:///ok#bad tag",
-                          "docker://bad_host!/repo", "raw://rel"}) {
+                          "docker://bad_host!/repo", "raw://rel", "docker:///app@sha256:abc",
+                          "docker:///app@md5:0123", "docker:///app:"}) {
     auto r = ParseImageReference(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }

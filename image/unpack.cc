@@ -107,7 +107,11 @@ absl::StatusOr<UnpackReport> UnpackLayer(const std::string& layer_path, const st
   std::unique_ptr<struct archive, ArchiveCloser> a(archive_read_new());
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), layer_path.c_str(), 1 << 20) != ARCHIVE_OK) {
+  // "-" is standard input: a layer streamed as it downloads (image-fetch blob | image-unpack).
+  bool piped = layer_path == "-";
+  int opened = piped ? archive_read_open_fd(a.get(), STDIN_FILENO, 1 << 20)
+                     : archive_read_open_filename(a.get(), layer_path.c_str(), 1 << 20);
+  if (opened != ARCHIVE_OK) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot read the layer ", layer_path, ": ", archive_error_string(a.get())));
   }
@@ -117,7 +121,15 @@ absl::StatusOr<UnpackReport> UnpackLayer(const std::string& layer_path, const st
   struct archive_entry* e;
   for (;;) {
     int r = archive_read_next_header(a.get(), &e);
-    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_EOF) {
+      // The writer hashes every byte it sends: read what follows the tar's end too (padding,
+      // or a compressor's trailer), so it is never cut short by a closed pipe.
+      if (piped) {
+        while (read(STDIN_FILENO, buf.data(), buf.size()) > 0) {
+        }
+      }
+      break;
+    }
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
       return absl::InvalidArgumentError(
           absl::StrCat("malformed layer ", layer_path, ": ", archive_error_string(a.get())));

@@ -9,11 +9,15 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <thread>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/subprocess.h"
 #include "lib/testing/testing.h"
@@ -124,6 +128,31 @@ TEST_F(UnpackTest, EveryCompressionUnpacks) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(*ReadFile(dest_ + "/file"), "content");
   }
+}
+
+// "-" reads the layer from stdin, as `image-fetch blob | image-unpack - DEST` streams it, and
+// reads past the tar's end to EOF so that the writer can hash every byte it sends.
+TEST_F(UnpackTest, StdinIsReadToItsEnd) {
+  std::string layer = tmp_.Join("piped.tar");
+  WriteLayer(layer, {{"file", AE_IFREG, "piped"}}, Compression::kNone);
+  std::string data = *ReadFile(layer) + std::string(300000, '\0');
+  absl::StatusOr<Pipe> p = MakePipe();
+  ASSERT_TRUE(p.ok());
+  bool all_written = false;
+  std::thread writer([&] {
+    all_written = WriteAll(p->write.get(), data).ok();
+    p->write.Reset();
+  });
+  int saved = dup(STDIN_FILENO);
+  dup2(p->read.get(), STDIN_FILENO);
+  p->read.Reset();
+  auto r = UnpackLayer("-", dest_);
+  writer.join();
+  dup2(saved, STDIN_FILENO);
+  close(saved);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*ReadFile(dest_ + "/file"), "piped");
+  EXPECT_TRUE(all_written);
 }
 
 TEST_F(UnpackTest, DotDotIsRefused) {

@@ -144,19 +144,28 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const SubprocessOptions& o) {
   }
   ASSIGN_OR_RETURN(Pipe report, MakePipe());
 
-  auto pick = [&](Stdio mode, const UniqueFd& pipe_end) {
+  auto pick = [&](Stdio mode, const UniqueFd& pipe_end, int given) {
     switch (mode) {
       case Stdio::kInherit:
         return -1;
       case Stdio::kNull:
         return null_fd.get();
+      case Stdio::kFd:
+        return given;
       default:
         return pipe_end.get();
     }
   };
-  int child_in = pick(o.stdin_mode, in.read);
-  int child_out = pick(o.stdout_mode, out.write);
-  int child_err = pick(o.stderr_mode, err.write);
+  int child_in = pick(o.stdin_mode, in.read, o.stdin_fd);
+  int child_out = pick(o.stdout_mode, out.write, o.stdout_fd);
+  int child_err = pick(o.stderr_mode, err.write, o.stderr_fd);
+  // Moved into place one by one: a given descriptor must not be one of the three it replaces.
+  for (auto [mode, fd] : {std::pair{o.stdin_mode, o.stdin_fd}, std::pair{o.stdout_mode, o.stdout_fd},
+                          std::pair{o.stderr_mode, o.stderr_fd}}) {
+    if (mode == Stdio::kFd && fd < 3) {
+      return absl::InvalidArgumentError("Stdio::kFd takes a descriptor above 2");
+    }
+  }
 
   pid_t parent_pid = getpid();
   pid_t pid = fork();

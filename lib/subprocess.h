@@ -20,6 +20,8 @@ enum class Stdio {
   kInherit,  // the parent's descriptor
   kCapture,  // collected into the result (stdout, stderr) or fed from `stdin_data` (stdin)
   kNull,     // /dev/null
+  kFd,       // a descriptor of the caller's (stdin_fd, stdout_fd, stderr_fd): one end of a
+             // pipe between two children, say
 };
 
 struct Credentials {
@@ -36,6 +38,7 @@ struct SubprocessOptions {
   std::string stdin_data;  // written to the child when stdin_mode is kCapture
   Stdio stdout_mode = Stdio::kCapture;
   Stdio stderr_mode = Stdio::kCapture;
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // for Stdio::kFd
   // The child is killed with SIGKILL when it runs longer.
   absl::Duration timeout = absl::InfiniteDuration();
   // Drop to these ids before exec (the caller must be privileged to do so).

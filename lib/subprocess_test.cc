@@ -1,3 +1,4 @@
+#include "lib/fd.h"
 #include "lib/subprocess.h"
 
 #include <fcntl.h>
@@ -125,6 +126,27 @@ TEST(RunSubprocess, ChildCanDieWithItsParent) {
     if (!gone) usleep(10000);
   }
   EXPECT_TRUE(gone);
+}
+
+// Two children joined by a pipe the caller holds, as a shell pipeline joins them.
+TEST(RunSubprocess, GivenDescriptorsJoinTwoChildren) {
+  absl::StatusOr<Pipe> p = MakePipe();
+  ASSERT_TRUE(p.ok());
+  SubprocessOptions writer;
+  writer.argv = {"sh", "-c", "echo through the pipe"};
+  writer.stdout_mode = Stdio::kFd;
+  writer.stdout_fd = p->write.get();
+  ASSERT_TRUE(RunSubprocess(writer)->ok());
+  p->write.Reset();
+  SubprocessOptions reader;
+  reader.argv = {"cat"};
+  reader.stdin_mode = Stdio::kFd;
+  reader.stdin_fd = p->read.get();
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(reader);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "through the pipe\n");
+  reader.stdin_fd = 0;
+  EXPECT_FALSE(RunSubprocess(reader).ok());
 }
 
 TEST(RunSubprocess, StdinNullByDefault) {

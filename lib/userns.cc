@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -88,7 +90,8 @@ absl::Status WriteIdMaps(pid_t pid, const IdMap& uid_map, const IdMap& gid_map,
 
 absl::Status RunInUserNamespace(const IdMap& uid_map, const IdMap& gid_map,
                                 const std::string& idmap,
-                                const std::function<absl::Status()>& fn) {
+                                const std::function<absl::Status()>& fn,
+                                const std::vector<int>& keep) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     return ErrnoError(errno, "socketpair");
@@ -98,6 +101,17 @@ absl::Status RunInUserNamespace(const IdMap& uid_map, const IdMap& gid_map,
   if (pid < 0) return ErrnoError(errno, "fork");
   if (pid == 0) {
     ours.Reset();
+    // Everything else the parent (or its other threads) had open is closed here.
+    std::vector<int> kept(keep);
+    kept.push_back(theirs.get());
+    std::sort(kept.begin(), kept.end());
+    unsigned from = 3;
+    for (int fd : kept) {
+      if (fd < 3) continue;
+      if (static_cast<unsigned>(fd) > from) syscall(SYS_close_range, from, static_cast<unsigned>(fd - 1), 0u);
+      from = static_cast<unsigned>(fd) + 1;
+    }
+    syscall(SYS_close_range, from, ~0u, 0u);
     Answer a = {};
     char go = 0;
     if (unshare(CLONE_NEWUSER) != 0) {

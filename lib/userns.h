@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "lib/idmap.h"
@@ -23,11 +24,13 @@ absl::Status WriteIdMaps(pid_t pid, const IdMap& uid_map, const IdMap& gid_map,
                          const std::string& idmap);
 
 // Runs `fn` in a child that is root (uid 0, gid 0) of a new user namespace with these maps
-// and returns its status. `fn` returns 0 for success or an errno-like code; its message, if
-// any, goes in `*message` (at most 1 KiB).
+// and returns its status (the message cut at 1 KiB). The child keeps only stdio and the
+// descriptors in `keep`: a forked child holding, say, the write end of another thread's
+// pipe would keep that pipe's reader from ever seeing its end.
 absl::Status RunInUserNamespace(const IdMap& uid_map, const IdMap& gid_map,
                                 const std::string& idmap,
-                                const std::function<absl::Status()>& fn);
+                                const std::function<absl::Status()>& fn,
+                                const std::vector<int>& keep = {});
 
 }  // namespace gdn
 
