@@ -4,7 +4,11 @@
 //   image-store --store DIR [--idmap PATH] init-store [--uid-mapping C:H:N]... [--gid-mapping C:H:N]...
 //   image-store --store DIR create [--disk-limit-size-bytes N [--exclude-image-from-quota]]
 //               [--username U] [--password P] URI HANDLE
-//   image-store --store DIR delete HANDLE | stats HANDLE | list | clean | pull URI | capacity
+//   image-store --store DIR delete HANDLE | stats HANDLE | list | clean | capacity
+//   image-store --store DIR pull [--username U] [--password P] URI
+// Registry images (docker://) take, before the command: --insecure-registry HOST (repeated),
+// --default-registry HOST (docker.io), --credentials FILE (a Docker config.json), and
+// --json-progress (progress as JSON lines on stderr; a terminal gets it as text anyway).
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -37,7 +41,10 @@ absl::Status Print(const std::string& s) { return WriteAll(STDOUT_FILENO, s); }
 
 absl::Status Main(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(ParsedFlags global,
-                   ParseFlags(args, {{"store"}, {"idmap"}, {"log-level"}, {"config"}}, true));
+                   ParseFlags(args, {{"store"}, {"idmap"}, {"log-level"}, {"config"},
+                                     {"insecure-registry"}, {"default-registry"}, {"credentials"},
+                                     {"json-progress", 0, false}},
+                              true));
   if (global.positional.empty()) {
     return UsageError("missing command: init-store, create, delete, stats, list, clean, pull, capacity");
   }
@@ -53,6 +60,12 @@ absl::Status Main(const std::vector<std::string>& args) {
     return Store::InitStore(store_path, uids, gids);
   }
   ASSIGN_OR_RETURN(Store store, Store::Open(store_path, global.Get("idmap")));
+  PullOptions pull;
+  pull.insecure_registries = global.All("insecure-registry");
+  pull.default_registry = global.Get("default-registry", "docker.io");
+  pull.credentials_file = global.Get("credentials");
+  // Progress for a person at a terminal, or for a program that asked; quiet otherwise.
+  pull.progress = global.Bool("json-progress") ? "json" : isatty(STDERR_FILENO) ? "tty" : "none";
   if (cmd == "create") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"disk-limit-size-bytes"},
                                                       {"exclude-image-from-quota", 0, false},
@@ -65,10 +78,18 @@ absl::Status Main(const std::vector<std::string>& args) {
       return UsageError(absl::StrCat("--disk-limit-size-bytes: \"", limit, "\" is not a number"));
     }
     options.exclude_image_from_quota = f.Bool("exclude-image-from-quota");
+    pull.username = f.Get("username");
+    pull.password = f.Get("password");
+    store.set_pull_options(pull);
     ASSIGN_OR_RETURN(std::string spec, store.Create(f.positional[0], f.positional[1], options));
     return Print(spec);
   }
-  ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {}, false));
+  ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, cmd == "pull" ? std::vector<FlagSpec>{{"username"}, {"password"}}
+                                                                  : std::vector<FlagSpec>{},
+                                             false));
+  pull.username = f.Get("username");
+  pull.password = f.Get("password");
+  store.set_pull_options(pull);
   if (cmd == "delete" || cmd == "stats" || cmd == "pull") {
     if (f.positional.size() != 1) return UsageError(absl::StrCat(cmd, " takes one argument"));
     if (cmd == "delete") {

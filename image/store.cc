@@ -9,8 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <set>
 #include <string>
@@ -50,6 +54,7 @@ IdMap ToIdMap(const google::protobuf::RepeatedPtrField<IdMapping>& m) {
 
 // image-unpack, installed beside image-store (as Bazel builds them too).
 std::string UnpackBinary() { return SelfDir() + "/image-unpack"; }
+std::string FetchBinary() { return SelfDir() + "/image-fetch"; }
 
 absl::Status CheckHandle(const std::string& handle) {
   if (!IsPlainName(handle, 255)) {
@@ -211,7 +216,7 @@ absl::Status Store::RemoveLeftovers() {
   return absl::OkStatus();
 }
 
-absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex) {
+absl::Status Store::EnsureLayer(const LayerSource& source, const std::string& hex) {
   std::string final_dir = absl::StrCat(path_, "/layers/", hex);
   if (FileExists(final_dir)) return absl::OkStatus();
   ASSIGN_OR_RETURN(UniqueFd lock, Lock(absl::StrCat(path_, "/locks/", hex, ".lock"), LOCK_EX));
@@ -222,11 +227,25 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
   if (mkdtemp(tmpl.data()) == nullptr) return ErrnoError(errno, "mkdtemp", tmpl);
   tmp = tmpl;
   chmod(tmp.c_str(), 0755);
+  // A stream starts only now that this layer is really ours to unpack.
+  int in_fd = -1;
+  if (source.start) {
+    absl::StatusOr<int> fd = source.start();
+    if (!fd.ok()) {
+      (void)RemoveTree(tmp);
+      return fd.status();
+    }
+    in_fd = *fd;
+  }
   bool chown_files = shifted() || geteuid() == 0;
   auto unpack = [&]() -> absl::Status {
     SubprocessOptions o;
-    o.argv = {UnpackBinary(), "--xattr-prefix", config_.rootless() ? "user." : "trusted.", blob, tmp};
+    o.argv = {UnpackBinary(), "--xattr-prefix", config_.rootless() ? "user." : "trusted.", source.path, tmp};
     if (!chown_files) o.argv.insert(o.argv.begin() + 1, "--no-chown");
+    if (in_fd >= 0) {
+      o.stdin_mode = Stdio::kFd;
+      o.stdin_fd = in_fd;
+    }
     // Killed with us: a half-done unpack must not go on writing after we are gone.
     o.kill_with_parent = true;
     absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
@@ -242,7 +261,10 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
     if (chown_files && chown(tmp.c_str(), 0, 0) != 0) return ErrnoError(errno, "chown", tmp);
     return absl::OkStatus();
   };
-  absl::Status unpacked = shifted() ? RunInUserNamespace(uid_map_, gid_map_, idmap_, unpack) : unpack();
+  absl::Status unpacked = shifted() ? RunInUserNamespace(uid_map_, gid_map_, idmap_, unpack, {in_fd})
+                                    : unpack();
+  // The stream's verdict (its digest) decides as much as the unpack's.
+  if (source.finish) unpacked = source.finish(unpacked);
   if (!unpacked.ok()) {
     (void)RemoveTree(tmp);
     return unpacked;
@@ -253,6 +275,139 @@ absl::Status Store::EnsureLayer(const std::string& blob, const std::string& hex)
     return s;
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> Store::FetchArgs() const {
+  std::vector<std::string> args = {FetchBinary(), "--default-registry", pull_.default_registry};
+  for (const std::string& h : pull_.insecure_registries) {
+    args.push_back("--insecure-registry");
+    args.push_back(h);
+  }
+  if (!pull_.credentials_file.empty()) {
+    args.push_back("--credentials");
+    args.push_back(pull_.credentials_file);
+  }
+  if (!pull_.username.empty()) {
+    args.push_back("--username");
+    args.push_back(pull_.username);
+  }
+  return args;
+}
+
+// image-fetch's failure as a status: its exit code says which, its stderr why.
+static absl::Status FetchFailure(const SubprocessResult& r) {
+  std::string why(absl::StripTrailingAsciiWhitespace(r.err));
+  // Its last line is its sentence (progress lines may come before it).
+  if (size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+  why = std::string(absl::StripPrefix(why, "image-fetch: "));
+  if (why.empty()) why = absl::StrCat("image-fetch ", r.Describe());
+  if (!r.exited) return absl::InternalError(why);
+  switch (r.exit_code) {
+    case kExitNotFound: return absl::NotFoundError(why);
+    case kExitNotPermitted: return absl::PermissionDeniedError(why);
+    case kExitInvalid: return absl::InvalidArgumentError(why);
+    case kExitUsage: return UsageError(why);
+    default: return absl::InternalError(why);
+  }
+}
+
+absl::StatusOr<ImageRecord> Store::PrepareRegistry(const std::string& uri, ImageRecord record) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  if (!pull_.password.empty()) env.push_back("IMAGE_FETCH_PASSWORD=" + pull_.password);
+  SubprocessOptions resolve;
+  resolve.argv = FetchArgs();
+  resolve.argv.insert(resolve.argv.end(), {"resolve", uri});
+  resolve.env = env;
+  resolve.kill_with_parent = true;
+  ASSIGN_OR_RETURN(SubprocessResult resolved, RunSubprocess(resolve));
+  if (!resolved.ok()) return FetchFailure(resolved);
+  nlohmann::json doc = nlohmann::json::parse(resolved.out, nullptr, false);
+  if (!doc.is_object() || !doc.contains("manifest") || !doc.contains("config")) {
+    return absl::InternalError("image-fetch resolve printed something other than an image");
+  }
+  Manifest manifest;
+  ImageConfig config;
+  RETURN_IF_ERROR(ParseJson(doc["manifest"].dump(), &manifest, {/*ignore_unknown_fields=*/true}));
+  RETURN_IF_ERROR(ParseJson(doc["config"].dump(), &config, {/*ignore_unknown_fields=*/true}));
+  std::vector<std::string> diff_ids(config.rootfs().diff_ids().begin(), config.rootfs().diff_ids().end());
+  if (diff_ids.size() != static_cast<size_t>(manifest.layers_size())) {
+    return absl::InvalidArgumentError(absl::StrCat("the config of ", uri, " does not match its manifest's layers"));
+  }
+  std::vector<std::string> chains = ChainIds(diff_ids);
+  std::vector<std::string> hexes;
+  std::vector<int> missing;
+  for (int i = 0; i < manifest.layers_size(); ++i) {
+    ASSIGN_OR_RETURN(std::string hex, DigestHex(chains[i]));
+    RETURN_IF_ERROR(DigestHex(manifest.layers(i).digest()).status());
+    hexes.push_back(hex);
+    if (!FileExists(absl::StrCat(path_, "/layers/", hex))) missing.push_back(i);
+  }
+  // Missing layers stream from the registry into image-unpack, a few at a time.
+  std::mutex mu;
+  absl::Status first_error;
+  size_t next = 0;
+  auto worker = [&]() {
+    for (;;) {
+      int i;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (next >= missing.size() || !first_error.ok()) return;
+        i = missing[next++];
+      }
+      const Descriptor& layer = manifest.layers(i);
+      UniqueFd read_end, write_end;
+      std::thread fetcher;
+      absl::StatusOr<SubprocessResult> fetched = absl::UnknownError("not started");
+      LayerSource source;
+      source.path = "-";
+      source.start = [&]() -> absl::StatusOr<int> {
+        ASSIGN_OR_RETURN(Pipe p, MakePipe());
+        read_end = std::move(p.read);
+        write_end = std::move(p.write);
+        SubprocessOptions o;
+        o.argv = FetchArgs();
+        o.argv.insert(o.argv.end(), {"blob", uri, layer.digest(), "--size", absl::StrCat(layer.size()),
+                                     "--progress", pull_.progress});
+        o.env = env;
+        o.stdout_mode = Stdio::kFd;
+        o.stdout_fd = write_end.get();
+        if (pull_.progress != "none") o.stderr_mode = Stdio::kInherit;
+        o.kill_with_parent = true;  // this thread waits for it, so it outlives the child
+        fetcher = std::thread([&, o]() {
+          fetched = RunSubprocess(o);
+          write_end.Reset();  // the unpacker sees the end of the stream
+        });
+        return read_end.get();
+      };
+      source.finish = [&](const absl::Status& unpacked) -> absl::Status {
+        read_end.Reset();  // a fetch still writing (the unpack failed) gets EPIPE and stops
+        fetcher.join();
+        if (!fetched.ok()) return fetched.status();
+        if (fetched->ok()) return unpacked;
+        // A fetch that failed only because the unpack stopped reading: the unpack's reason.
+        if (!unpacked.ok() && absl::StrContains(fetched->err, "went away")) return unpacked;
+        return FetchFailure(*fetched);
+      };
+      absl::Status s = EnsureLayer(source, hexes[i]);
+      if (fetcher.joinable()) fetcher.join();
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> l(mu);
+        if (first_error.ok()) first_error = s;
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  size_t n = std::min<size_t>(missing.size(), static_cast<size_t>(std::max(1, pull_.parallel_layers)));
+  for (size_t w = 0; w < n; ++w) workers.emplace_back(worker);
+  for (std::thread& t : workers) t.join();
+  RETURN_IF_ERROR(first_error);
+  for (const std::string& hex : hexes) record.add_layer_ids(hex);
+  for (int i = record.layer_ids_size() - 1; i >= 0; --i) {
+    record.add_lower_dirs(absl::StrCat(path_, "/layers/", record.layer_ids(i)));
+  }
+  *record.mutable_config() = config;
+  return record;
 }
 
 absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
@@ -268,6 +423,7 @@ absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
     return record;
   }
   if (ref.kind == SourceKind::kDockerArchive) return PrepareDockerArchive(ref, std::move(record));
+  if (ref.kind == SourceKind::kRegistry) return PrepareRegistry(uri, std::move(record));
   if (ref.kind != SourceKind::kOciLayout) {
     return absl::UnimplementedError(absl::StrCat("image source of \"", uri, "\" is not supported yet"));
   }
@@ -313,7 +469,7 @@ absl::Status Store::AddLayers(const ImageConfig& config, const std::vector<std::
       if (actual != digests[i]) {
         return absl::InvalidArgumentError(absl::StrCat("layer ", digests[i], " does not match its digest"));
       }
-      RETURN_IF_ERROR(EnsureLayer(blobs[i], chain_hex));
+      RETURN_IF_ERROR(EnsureLayer(LayerSource{blobs[i], nullptr, nullptr}, chain_hex));
     }
     record->add_layer_ids(chain_hex);
   }

@@ -13,6 +13,7 @@
 #ifndef GDN_IMAGE_STORE_H_
 #define GDN_IMAGE_STORE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,25 @@
 #include "lib/idmap.h"
 
 namespace gdn::image {
+
+// How registry images are fetched (image-fetch's flags) and whether progress is shown.
+struct PullOptions {
+  std::vector<std::string> insecure_registries;
+  std::string default_registry = "docker.io";
+  std::string credentials_file;
+  std::string username, password;
+  std::string progress = "none";  // none, tty or json: image-fetch's progress on stderr
+  int parallel_layers = 3;
+};
+
+// Where a layer's bytes come from: a file, or a stream (path "-") that `start` begins and
+// returns the read end of, and `finish` waits for; its status decides whether the unpacked
+// layer is kept.
+struct LayerSource {
+  std::string path;
+  std::function<absl::StatusOr<int>()> start;
+  std::function<absl::Status(const absl::Status& unpacked)> finish;
+};
 
 struct CreateOptions {
   int64_t disk_limit_bytes = 0;  // 0: none
@@ -38,6 +58,8 @@ class Store {
                                 const IdMap& gid_map);
 
   // Garden's `create`: the runtime-spec fragment (JSON) for container `handle`.
+  void set_pull_options(PullOptions o) { pull_ = std::move(o); }
+
   absl::StatusOr<std::string> Create(const std::string& uri, const std::string& handle,
                                      const CreateOptions& options = {});
   absl::Status Delete(const std::string& handle);
@@ -54,7 +76,10 @@ class Store {
   absl::Status RemoveTree(const std::string& path);
   // Unpacks (once) every layer of the image at `uri`; the lowerdirs, top first.
   absl::StatusOr<ImageRecord> Prepare(const std::string& uri);
-  absl::Status EnsureLayer(const std::string& blob, const std::string& chain_hex);
+  absl::Status EnsureLayer(const LayerSource& source, const std::string& chain_hex);
+  absl::StatusOr<ImageRecord> PrepareRegistry(const std::string& uri, ImageRecord record);
+  // image-fetch's arguments before its command, and its environment.
+  std::vector<std::string> FetchArgs() const;
   // Unpacks (once) the layers `blobs` (with `digests`) of an image with `config`, and
   // records them, top first, in `record`.
   absl::Status AddLayers(const ImageConfig& config, const std::vector<std::string>& blobs,
@@ -70,6 +95,7 @@ class Store {
   StoreConfig config_;
   std::string idmap_;
   IdMap uid_map_, gid_map_;
+  PullOptions pull_;
 };
 
 }  // namespace gdn::image
