@@ -130,6 +130,7 @@ struct RegistryClient::Sink {
   int64_t max = -1;      // a blob's size: more is refused
   int64_t written = 0;   // bytes delivered to fd (and hashed) over every attempt
   int64_t skip = 0;      // of this attempt: bytes to drop (a server that ignored our range)
+  bool first_write = true;  // of this attempt
   EVP_MD_CTX* hash = nullptr;
   absl::Status fatal;    // set by the callbacks to stop without retrying
   Response* response = nullptr;
@@ -153,6 +154,10 @@ struct RegistryClient::Sink {
       }
       body->append(data, n);
       return n;
+    }
+    if (first_write) {
+      first_write = false;
+      if (status == 206) skip = 0;  // the range was honoured: everything here is new
     }
     size_t from = 0;
     if (skip > 0) {
@@ -237,6 +242,7 @@ absl::StatusOr<RegistryClient::Response> RegistryClient::GetOnce(
   std::vector<std::string> received;
   sink->response = &response;
   sink->curl = curl;
+  sink->first_write = true;
   struct curl_slist* list = nullptr;
   for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
   std::string range;
@@ -365,6 +371,7 @@ absl::Status RegistryClient::Authenticate(const std::string& challenge) {
     }
   }
   std::string basic = user.empty() ? "" : "Basic " + absl::Base64Escape(user + ":" + pass);
+  used_credentials_ = !user.empty();
   absl::string_view rest = challenge;
   std::string scheme = absl::AsciiStrToLower(std::string(rest.substr(0, rest.find(' '))));
   rest.remove_prefix(std::min(rest.size(), scheme.size()));
@@ -434,7 +441,8 @@ absl::StatusOr<std::string> RegistryClient::GetDocument(const std::string& path,
   if (r.status == 401 || r.status == 403) {
     return absl::PermissionDeniedError(absl::StrCat(
         "the registry ", Where(), " refused access to ", what,
-        authenticated_ ? " with these credentials" : "", " (", RegistryError(r.error_body), ")"));
+        !authenticated_ ? "" : used_credentials_ ? " with these credentials" : " without credentials",
+        " (", RegistryError(r.error_body), ")"));
   }
   if (r.status != 200) {
     return absl::UnavailableError(absl::StrCat("the registry ", Where(), " answered HTTP ", r.status, " for ",

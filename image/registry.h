@@ -94,6 +94,7 @@ class RegistryClient {
   std::string scheme_;         // "https", or "http" once an insecure registry turned out plain
   std::string authorization_;  // the Authorization header once we have one
   bool authenticated_ = false;
+  bool used_credentials_ = false;
   void* curl_ = nullptr;       // one CURL easy handle, kept for its connection
   int last_curl_code_ = 0;     // of the last transfer (a CURLcode)
 };
