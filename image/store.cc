@@ -242,6 +242,7 @@ absl::Status Store::EnsureLayer(const LayerSource& source, const std::string& he
     SubprocessOptions o;
     o.argv = {UnpackBinary(), "--xattr-prefix", config_.rootless() ? "user." : "trusted.", source.path, tmp};
     if (!chown_files) o.argv.insert(o.argv.begin() + 1, "--no-chown");
+    if (!source.diff_id.empty()) o.argv.insert(o.argv.begin() + 1, {"--diff-id", source.diff_id});
     if (in_fd >= 0) {
       o.stdin_mode = Stdio::kFd;
       o.stdin_fd = in_fd;
@@ -361,6 +362,7 @@ absl::StatusOr<ImageRecord> Store::PrepareRegistry(const std::string& uri, Image
       absl::StatusOr<SubprocessResult> fetched = absl::UnknownError("not started");
       LayerSource source;
       source.path = "-";
+      source.diff_id = diff_ids[i];
       source.start = [&]() -> absl::StatusOr<int> {
         ASSIGN_OR_RETURN(Pipe p, MakePipe());
         read_end = std::move(p.read);
@@ -469,7 +471,7 @@ absl::Status Store::AddLayers(const ImageConfig& config, const std::vector<std::
       if (actual != digests[i]) {
         return absl::InvalidArgumentError(absl::StrCat("layer ", digests[i], " does not match its digest"));
       }
-      RETURN_IF_ERROR(EnsureLayer(LayerSource{blobs[i], nullptr, nullptr}, chain_hex));
+      RETURN_IF_ERROR(EnsureLayer(LayerSource{blobs[i], diff_ids[i], nullptr, nullptr}, chain_hex));
     }
     record->add_layer_ids(chain_hex);
   }

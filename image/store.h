@@ -39,6 +39,7 @@ struct PullOptions {
 // layer is kept.
 struct LayerSource {
   std::string path;
+  std::string diff_id;  // what the unpacked tar must hash to
   std::function<absl::StatusOr<int>()> start;
   std::function<absl::Status(const absl::Status& unpacked)> finish;
 };

@@ -23,6 +23,9 @@ struct UnpackOptions {
   // The xattr namespace overlayfs reads: "trusted." as root, "user." for a rootless overlay
   // (mounted with userxattr).
   std::string overlay_xattr_prefix = "trusted.";
+  // "sha256:<hex>" of the uncompressed tar, as the image's config names it; a layer whose
+  // content hashes otherwise is refused (InvalidArgument). Empty: not checked.
+  std::string expected_diff_id;
 };
 
 struct UnpackReport {

@@ -1,7 +1,9 @@
 // image-unpack: unpacks one layer into an empty folder (see unpack.h). image-store runs it
 // (inside the store's user namespace when the store is shifted), so that image-store itself
 // does not load libarchive and its libraries for the commands that unpack nothing.
-//   image-unpack [--no-chown] [--xattr-prefix trusted.|user.] [--max-bytes N] LAYER DEST
+//   image-unpack [--no-chown] [--xattr-prefix trusted.|user.] [--max-bytes N] [--diff-id D] LAYER DEST
+// LAYER is a tar (plain, gzip or zstd) or "-" for stdin; with --diff-id the uncompressed
+// tar's sha256 must be D (exit 7 otherwise).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@ int main(int argc, char** argv) {
       o.chown = false;
     } else if (strcmp(argv[i], "--xattr-prefix") == 0 && i + 1 < argc) {
       o.overlay_xattr_prefix = argv[++i];
+    } else if (strcmp(argv[i], "--diff-id") == 0 && i + 1 < argc) {
+      o.expected_diff_id = argv[++i];
     } else if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc) {
       o.max_bytes = strtoull(argv[++i], nullptr, 10);
     } else {
@@ -26,7 +30,7 @@ int main(int argc, char** argv) {
     }
   }
   if (argc - i != 2) {
-    fprintf(stderr, "usage: image-unpack [--no-chown] [--xattr-prefix P] [--max-bytes N] LAYER DEST\n");
+    fprintf(stderr, "usage: image-unpack [--no-chown] [--xattr-prefix P] [--max-bytes N] [--diff-id D] LAYER DEST\n");
     return 2;
   }
   absl::StatusOr<gdn::image::UnpackReport> r = gdn::image::UnpackLayer(argv[i], argv[i + 1], o);

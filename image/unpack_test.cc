@@ -17,6 +17,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/ascii.h"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/subprocess.h"
@@ -153,6 +154,53 @@ TEST_F(UnpackTest, StdinIsReadToItsEnd) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*ReadFile(dest_ + "/file"), "piped");
   EXPECT_TRUE(all_written);
+}
+
+std::string Sh(const std::string& script) {
+  SubprocessOptions o;
+  o.argv = {"sh", "-c", script};
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  EXPECT_TRUE(r.ok() && r->ok()) << script;
+  return r.ok() ? std::string(absl::StripTrailingAsciiWhitespace(r->out)) : "";
+}
+
+// The uncompressed tar must hash to the diff_id asked for, whatever the compression.
+TEST_F(UnpackTest, DiffIdIsChecked) {
+  std::string plain = tmp_.Join("plain.tar");
+  WriteLayer(plain, {{"file", AE_IFREG, "content"}}, Compression::kNone);
+  std::string diff_id = "sha256:" + Sh("sha256sum " + plain + " | cut -d' ' -f1");
+  Sh("gzip -c " + plain + " > " + plain + ".gz; zstd -q -c " + plain + " > " + plain + ".zst");
+  for (const std::string& layer : {plain, plain + ".gz", plain + ".zst"}) {
+    Sh("rm -rf " + dest_ + " && mkdir " + dest_);
+    UnpackOptions o;
+    o.expected_diff_id = diff_id;
+    auto r = UnpackLayer(layer, dest_, o);
+    EXPECT_TRUE(r.ok()) << layer << ": " << r.status();
+    Sh("rm -rf " + dest_ + " && mkdir " + dest_);
+    o.expected_diff_id = "sha256:" + std::string(64, '0');
+    r = UnpackLayer(layer, dest_, o);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << layer;
+    EXPECT_THAT(r.status().message(), HasSubstr("not to the diff_id")) << layer;
+  }
+}
+
+// Concatenated gzip members are one gzip stream; a cut one is refused.
+TEST_F(UnpackTest, GzipMembersAndCutStreams) {
+  std::string plain = tmp_.Join("two.tar");
+  WriteLayer(plain, {{"a", AE_IFREG, std::string(5000, 'a')}, {"b", AE_IFREG, "bee"}}, Compression::kNone);
+  Sh("cd " + tmp_.path() + " && head -c 3000 two.tar | gzip > two.gz && tail -c +3001 two.tar | gzip >> two.gz");
+  auto r = UnpackLayer(tmp_.Join("two.gz"), dest_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*ReadFile(dest_ + "/b"), "bee");
+  Sh("rm -rf " + dest_ + " && mkdir " + dest_);
+  // Cut in the middle, and cut by just its trailer (the data whole, the stream not).
+  for (const char* cut : {"gzip -c two.tar > full.gz && head -c $(( $(stat -c %s full.gz) / 2 )) full.gz > cut.gz",
+                          "gzip -c two.tar | head -c -4 > cut.gz"}) {
+    Sh("rm -rf " + dest_ + " && mkdir " + dest_);
+    Sh("cd " + tmp_.path() + " && " + cut);
+    r = UnpackLayer(tmp_.Join("cut.gz"), dest_);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << cut;
+  }
 }
 
 TEST_F(UnpackTest, DotDotIsRefused) {
