@@ -1,0 +1,678 @@
+#include "gdn/backend.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "attach/client.h"
+#include "lib/fd.h"
+#include "lib/file.h"
+#include "lib/names.h"
+#include "lib/status.h"
+#include "lib/subprocess.h"
+
+namespace gdn::server {
+namespace {
+
+// A JSON field looked up as Go does: the exact key, else ignoring ASCII case.
+const Json* Field(const Json& obj, const std::string& key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it != obj.end()) return &*it;
+  for (auto i = obj.begin(); i != obj.end(); ++i) {
+    if (absl::EqualsIgnoreCase(i.key(), key)) return &*i;
+  }
+  return nullptr;
+}
+
+std::string Str(const Json& obj, const std::string& key) {
+  const Json* v = Field(obj, key);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
+}
+
+int64_t Int(const Json& obj, const std::string& key) {
+  const Json* v = Field(obj, key);
+  return v != nullptr && v->is_number_integer() ? v->get<int64_t>() : 0;
+}
+
+std::string Uuid() {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> l(mu);
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x4000;           // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// A child's failure as one sentence: its own last line of stderr, or how it ended.
+std::string Why(const std::string& what, const SubprocessResult& r) {
+  std::string err(absl::StripTrailingAsciiWhitespace(r.err));
+  if (size_t nl = err.rfind('\n'); nl != std::string::npos) err = err.substr(nl + 1);
+  return absl::StrCat(what, " ", r.Describe(), err.empty() ? "" : ": ", err);
+}
+
+absl::StatusOr<SubprocessResult> Exec(std::vector<std::string> argv, const std::string& input = "",
+                                     bool feed = false) {
+  SubprocessOptions o;
+  o.argv = std::move(argv);
+  if (feed) {
+    o.stdin_mode = Stdio::kCapture;
+    o.stdin_data = input;
+  }
+  o.timeout = absl::Minutes(10);
+  // spawn create leaves the container's init holding whatever stdio it was given.
+  o.stop_reading_at_exit = true;
+  return RunSubprocess(o);
+}
+
+GardenError Other(const std::string& message) { return {ErrorKind::kOther, message, "", ""}; }
+GardenError NotFound(const std::string& handle) {
+  return {ErrorKind::kContainerNotFound, "unknown handle: " + handle, handle, ""};
+}
+
+}  // namespace
+
+Backend::Backend(BackendOptions options) : o_(std::move(options)) {
+  (void)MakeDirs(o_.depot, 0700);
+  (void)MakeDirs(o_.depot + "/.spawn", 0700);
+}
+
+std::string Backend::Dir(const std::string& handle) const { return absl::StrCat(o_.depot, "/", handle); }
+
+std::string Backend::ProcessDir(const std::string& handle, const std::string& id) const {
+  return absl::StrCat(Dir(handle), "/processes/", id);
+}
+
+std::vector<std::string> Backend::Runtime(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {o_.runtime};
+  argv.insert(argv.end(), o_.runtime_args.begin(), o_.runtime_args.end());
+  argv.push_back("--root");
+  argv.push_back(o_.depot + "/.spawn");
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+absl::StatusOr<Json> Backend::Load(const std::string& handle) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(Dir(handle) + "/container.json"));
+  Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object()) return absl::InternalError("a broken container record");
+  return j;
+}
+
+absl::Status Backend::Save(const std::string& handle, const Json& record) {
+  return WriteFileAtomic(Dir(handle) + "/container.json", record.dump() + "\n", 0600);
+}
+
+bool Backend::Exists(const std::string& handle) {
+  if (!IsPlainName(handle, 255)) return false;
+  absl::StatusOr<Json> r = Load(handle);
+  return r.ok() && (*r)["state"] != "creating";
+}
+
+absl::StatusOr<int> Backend::InitPid(const std::string& handle) {
+  ASSIGN_OR_RETURN(SubprocessResult r, Exec(Runtime({"state", handle})));
+  if (!r.ok()) return absl::InternalError(Why("spawn state", r));
+  Json s = Json::parse(r.out, nullptr, false);
+  if (!s.is_object() || !s.contains("pid")) return absl::InternalError("spawn state printed no pid");
+  return s["pid"].get<int>();
+}
+
+void Backend::Restore() {
+  DIR* d = opendir(o_.depot.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> handles;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') handles.push_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& h : handles) {
+    absl::StatusOr<Json> r = Load(h);
+    // A creation cut short, or a destroy: finish the job.
+    if (!r.ok() || (*r)["state"] == "creating" || (*r)["state"] == "destroying") {
+      Teardown(h, r.ok() ? *r : Json::object());
+    }
+  }
+}
+
+void Backend::Teardown(const std::string& handle, const Json& record) {
+  // Every step is idempotent and may find nothing to do.
+  if (!o_.network_plugin.empty() && record.value("network_up", false)) {
+    std::vector<std::string> argv = {o_.network_plugin};
+    argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
+    argv.insert(argv.end(), {"--action", "down", "--handle", handle});
+    (void)Exec(argv, "null", true);
+  }
+  (void)Exec(Runtime({"delete", "--force", handle}));
+  if (!o_.image_plugin.empty() && record.value("image_made", false)) {
+    std::vector<std::string> argv = {o_.image_plugin};
+    argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
+    argv.insert(argv.end(), {"delete", handle});
+    (void)Exec(argv);
+  }
+  (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
+}
+
+absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) {
+  std::string handle = Str(spec, "handle");
+  if (handle.empty()) handle = Uuid();
+  if (!IsPlainName(handle, 255)) {
+    *err = Other(absl::StrCat("invalid handle '", handle, "'"));
+    return absl::InvalidArgumentError(err->message);
+  }
+  std::string uri = Str(spec, "rootfs");
+  const Json* image = Field(spec, "image");
+  std::string image_uri = image != nullptr ? Str(*image, "uri") : "";
+  if (!uri.empty() && !image_uri.empty()) {
+    *err = Other("Cannot provide both Image.URI and RootFSPath");
+    return absl::InvalidArgumentError(err->message);
+  }
+  if (uri.empty()) uri = image_uri;
+  if (uri.empty()) uri = o_.default_rootfs;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (o_.max_containers > 0 && static_cast<int>(List({{"garden.state", "all"}}).size()) >= o_.max_containers) {
+      *err = Other("max containers reached");
+      return absl::ResourceExhaustedError(err->message);
+    }
+    if (mkdir(Dir(handle).c_str(), 0700) != 0) {
+      *err = Other(absl::StrCat("Handle '", handle, "' already in use"));
+      return absl::AlreadyExistsError(err->message);
+    }
+  }
+  Json record = {{"handle", handle}, {"state", "creating"}, {"created_ns", NowNs()},
+                 {"properties", Json::object()}, {"env", Json::array()}};
+  const Json* props = Field(spec, "properties");
+  if (props != nullptr && props->is_object()) {
+    for (auto it = props->begin(); it != props->end(); ++it) {
+      if (it->is_string()) record["properties"][it.key()] = *it;
+    }
+  }
+  int64_t grace = Int(spec, "grace_time");
+  if (grace == 0) grace = o_.default_grace_time_ns;
+  record["properties"]["garden.grace-time"] = std::to_string(grace);
+  if (const Json* env = Field(spec, "env"); env != nullptr && env->is_array()) record["env"] = *env;
+  auto fail = [&](const std::string& message) -> absl::Status {
+    *err = Other(message);
+    Teardown(handle, record);
+    return absl::InternalError(message);
+  };
+  if (!Save(handle, record).ok()) return fail("cannot write the container record");
+
+  // 1. The root filesystem: the image plugin's answer, or a raw path used as it is.
+  std::string bundle = Dir(handle) + "/bundle";
+  (void)MakeDirs(bundle, 0700);
+  std::string fragment;
+  if (absl::StartsWith(uri, "raw://") || o_.image_plugin.empty()) {
+    std::string path = absl::StartsWith(uri, "raw://") ? uri.substr(6) : uri;
+    fragment = Json({{"root", {{"path", path}}}}).dump();
+  } else {
+    std::vector<std::string> argv = {o_.image_plugin};
+    argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
+    for (const std::string& r : o_.insecure_registries) argv.insert(argv.end(), {"--insecure-registry", r});
+    if (!o_.docker_registry.empty()) argv.insert(argv.end(), {"--default-registry", o_.docker_registry});
+    argv.push_back("create");
+    if (image != nullptr && !Str(*image, "username").empty()) {
+      argv.insert(argv.end(), {"--username", Str(*image, "username"), "--password", Str(*image, "password")});
+    }
+    const Json* limits = Field(spec, "limits");
+    const Json* disk = limits != nullptr ? Field(*limits, "disk_limits") : nullptr;
+    if (disk != nullptr && Int(*disk, "byte_hard") > 0) {
+      argv.insert(argv.end(), {"--disk-limit-size-bytes", std::to_string(Int(*disk, "byte_hard"))});
+      if (Int(*disk, "scope") == 1) argv.push_back("--exclude-image-from-quota");
+    }
+    // Garden's docker:///repo#tag and docker:///repo:tag both reach the plugin as given.
+    argv.insert(argv.end(), {uri, handle});
+    absl::StatusOr<SubprocessResult> r = Exec(argv);
+    if (!r.ok()) return fail(std::string(r.status().message()));
+    record["image_made"] = true;
+    if (!r->ok()) return fail(Why("image plugin", *r));
+    fragment = r->out;
+    (void)WriteFileAtomic(Dir(handle) + "/image.json", fragment, 0600);
+  }
+  // 2. The bundle: spawn's defaults, the image, a reaping init, the user namespace.
+  {
+    std::vector<std::string> args = {"spec", "--bundle", bundle, "--image", "-"};
+    if (o_.rootless) args.push_back("--rootless");
+    absl::StatusOr<SubprocessResult> r = Exec(Runtime(args), fragment, true);
+    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn spec", *r) : std::string(r.status().message()));
+  }
+  absl::StatusOr<std::string> text = ReadFile(bundle + "/config.json");
+  if (!text.ok()) return fail("spawn spec wrote no config.json");
+  Json config = Json::parse(*text, nullptr, false);
+  Json image_env = config["process"].value("env", Json::array());
+  for (const Json& e : record["env"]) image_env.push_back(e);
+  record["env"] = image_env;
+  config["process"]["args"] = {"/.gdn-init"};
+  config["process"]["terminal"] = false;
+  config["process"]["cwd"] = "/";
+  config["hostname"] = handle.size() > 49 ? handle.substr(handle.size() - 49) : handle;
+  config["mounts"].push_back({{"destination", "/.gdn-init"}, {"type", "bind"},
+                              {"source", o_.assets + "/gdn-init"}, {"options", {"bind", "ro", "nosuid", "nodev"}}});
+  if (o_.rootless && o_.uid_map_length > 0) {
+    config["linux"]["uidMappings"].push_back({{"containerID", 1}, {"hostID", o_.uid_map_start}, {"size", o_.uid_map_length}});
+    config["linux"]["gidMappings"].push_back({{"containerID", 1}, {"hostID", o_.gid_map_start}, {"size", o_.gid_map_length}});
+  }
+  if (const Json* mounts = Field(spec, "bind_mounts"); mounts != nullptr && mounts->is_array()) {
+    for (const Json& m : *mounts) {
+      std::string src = Str(m, "src_path"), dst = Str(m, "dst_path");
+      if (src.empty() || dst.empty()) return fail("a bind mount needs src_path and dst_path");
+      config["mounts"].push_back({{"destination", dst}, {"type", "bind"}, {"source", src},
+                                  {"options", {"rbind", Int(m, "mode") == 1 ? "rw" : "ro"}}});
+    }
+  }
+  if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600).ok()) return fail("cannot write config.json");
+  // 3. The container, with its init.
+  {
+    absl::StatusOr<SubprocessResult> r = Exec(Runtime({"create", "--bundle", bundle, handle}));
+    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn create", *r) : std::string(r.status().message()));
+    r = Exec(Runtime({"start", handle}));
+    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn start", *r) : std::string(r.status().message()));
+  }
+  // 4. The network.
+  if (!o_.network_plugin.empty()) {
+    absl::StatusOr<int> pid = InitPid(handle);
+    if (!pid.ok()) return fail(std::string(pid.status().message()));
+    Json up = {{"Pid", *pid}, {"Properties", Json::object()}};
+    for (auto it = record["properties"].begin(); it != record["properties"].end(); ++it) {
+      if (absl::StartsWith(it.key(), "network.")) up["Properties"][it.key().substr(8)] = *it;
+      if (it.key() == "log_config") up["Properties"][it.key()] = *it;
+    }
+    if (const Json* rules = Field(spec, "netout_rules"); rules != nullptr && rules->is_array()) up["netout_rules"] = *rules;
+    if (const Json* netin = Field(spec, "netin"); netin != nullptr && netin->is_array()) up["netin"] = *netin;
+    std::vector<std::string> argv = {o_.network_plugin};
+    argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
+    argv.insert(argv.end(), {"--action", "up", "--handle", handle});
+    record["network_up"] = true;
+    (void)Save(handle, record);
+    absl::StatusOr<SubprocessResult> r = Exec(argv, up.dump(), true);
+    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("network plugin", *r) : std::string(r.status().message()));
+    Json out = Json::parse(r->out, nullptr, false);
+    if (const Json* p = Field(out, "properties"); p != nullptr && p->is_object()) {
+      for (auto it = p->begin(); it != p->end(); ++it) {
+        if (it->is_string()) record["properties"][it.key()] = *it;
+      }
+    }
+  }
+  record["state"] = "active";
+  record["properties"]["garden.state"] = "created";
+  if (!Save(handle, record).ok()) return fail("cannot write the container record");
+  return handle;
+}
+
+bool Backend::Destroy(const std::string& handle, GardenError* err) {
+  if (!Exists(handle)) {
+    *err = NotFound(handle);
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!destroying_.insert(handle).second) {
+      *err = Other("container already being destroyed");
+      return false;
+    }
+  }
+  absl::StatusOr<Json> record = Load(handle);
+  Json r = record.ok() ? *record : Json::object();
+  r["state"] = "destroying";
+  (void)Save(handle, r);
+  // Processes first: their keepers release once the container's processes are gone.
+  std::string procs = Dir(handle) + "/processes";
+  (void)Exec(Runtime({"kill", "--all", handle, "KILL"}));
+  if (DIR* d = opendir(procs.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') (void)attach::Release(procs + "/" + e->d_name);
+    }
+    closedir(d);
+  }
+  Teardown(handle, r);
+  std::lock_guard<std::mutex> l(mu_);
+  destroying_.erase(handle);
+  return true;
+}
+
+std::vector<std::string> Backend::List(const std::map<std::string, std::string>& filter_in) {
+  std::map<std::string, std::string> filter = filter_in;
+  if (!filter.count("garden.state")) filter["garden.state"] = "created";
+  if (filter["garden.state"] == "all") filter.erase("garden.state");
+  std::vector<std::string> out;
+  DIR* d = opendir(o_.depot.c_str());
+  if (d == nullptr) return out;
+  std::vector<std::string> handles;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') handles.push_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(handles.begin(), handles.end());
+  for (const std::string& h : handles) {
+    absl::StatusOr<Json> r = Load(h);
+    if (!r.ok()) continue;
+    const Json& props = (*r)["properties"];
+    bool match = true;
+    for (const auto& [k, v] : filter) {
+      if (!props.contains(k) || props[k] != v) match = false;
+    }
+    if (match) out.push_back(h);
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> Backend::Properties(const std::string& handle, GardenError* err) {
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  std::map<std::string, std::string> out;
+  for (auto it = (*r)["properties"].begin(); it != (*r)["properties"].end(); ++it) out[it.key()] = *it;
+  return out;
+}
+
+bool Backend::SetProperty(const std::string& handle, const std::string& key, const std::string& value,
+                          GardenError* err) {
+  std::lock_guard<std::mutex> l(mu_);
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return false;
+  }
+  (*r)["properties"][key] = value;
+  return Save(handle, *r).ok();
+}
+
+bool Backend::RemoveProperty(const std::string& handle, const std::string& key, GardenError* err) {
+  std::lock_guard<std::mutex> l(mu_);
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return false;
+  }
+  (*r)["properties"].erase(key);
+  return Save(handle, *r).ok();
+}
+
+bool Backend::SetGraceTime(const std::string& handle, int64_t ns, GardenError* err) {
+  return SetProperty(handle, "garden.grace-time", std::to_string(ns), err);
+}
+
+bool Backend::Stop(const std::string& handle, bool kill, GardenError* err) {
+  if (!Exists(handle)) {
+    *err = NotFound(handle);
+    return false;
+  }
+  std::string procs = Dir(handle) + "/processes";
+  std::vector<std::string> dirs;
+  if (DIR* d = opendir(procs.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') dirs.push_back(procs + "/" + e->d_name);
+    }
+    closedir(d);
+  }
+  auto all_done = [&] {
+    for (const std::string& p : dirs) {
+      absl::StatusOr<attach::Status> s = attach::GetStatus(p);
+      if (s.ok() && s->running()) return false;
+    }
+    return true;
+  };
+  if (!kill) {
+    for (const std::string& p : dirs) (void)attach::Signal(p, SIGTERM);
+    for (int i = 0; i < 100 && !all_done(); ++i) usleep(100000);
+  }
+  for (const std::string& p : dirs) (void)attach::Signal(p, SIGKILL);
+  std::lock_guard<std::mutex> l(mu_);
+  absl::StatusOr<Json> r = Load(handle);
+  if (r.ok()) {
+    (*r)["state"] = "stopped";
+    (void)Save(handle, *r);
+  }
+  return true;
+}
+
+absl::StatusOr<Json> Backend::Info(const std::string& handle, GardenError* err) {
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  const Json& props = (*r)["properties"];
+  auto prop = [&](const char* k) { return props.contains(k) ? props[k].get<std::string>() : std::string(); };
+  Json ports = Json::array();
+  Json mapped = Json::parse(prop("garden.network.mapped-ports"), nullptr, false);
+  if (mapped.is_array()) ports = mapped;
+  Json pids = Json::array();
+  std::string procs = Dir(handle) + "/processes";
+  if (DIR* d = opendir(procs.c_str())) {
+    std::vector<std::string> ids;
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      absl::StatusOr<attach::Status> s = attach::GetStatus(procs + "/" + e->d_name);
+      if (s.ok() && s->running()) ids.push_back(e->d_name);
+    }
+    closedir(d);
+    std::sort(ids.begin(), ids.end());
+    for (const std::string& id : ids) pids.push_back(id);
+  }
+  Json info;
+  info["State"] = (*r)["state"] == "stopped" ? "stopped" : "active";
+  info["Events"] = Json::array();
+  info["HostIP"] = prop("garden.network.host-ip");
+  info["ContainerIP"] = prop("garden.network.container-ip");
+  info["ContainerIPv6"] = prop("garden.network.container-ipv6");
+  info["ExternalIP"] = prop("garden.network.external-ip");
+  info["ContainerPath"] = Dir(handle);
+  info["ProcessIDs"] = pids;
+  info["Properties"] = props;
+  info["MappedPorts"] = ports;
+  return info;
+}
+
+Json Backend::Capacity() {
+  struct sysinfo si;
+  sysinfo(&si);
+  struct statvfs sv;
+  uint64_t disk = statvfs(o_.depot.c_str(), &sv) == 0 ? static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize : 0;
+  Json c = Json::object();
+  c["memory_in_bytes"] = static_cast<uint64_t>(si.totalram) * si.mem_unit;
+  c["disk_in_bytes"] = disk;
+  c["schedulable_disk_in_bytes"] = disk;
+  c["max_containers"] = o_.max_containers > 0 ? static_cast<uint64_t>(o_.max_containers)
+                                              : static_cast<uint64_t>(~0ULL);
+  return c;
+}
+
+bool Backend::ProcessExists(const std::string& handle, const std::string& id) {
+  return IsPlainName(id, 255) && FileExists(ProcessDir(handle, id) + "/spec.json");
+}
+
+absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& spec, GardenError* err) {
+  absl::StatusOr<Json> record = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!record.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  std::string id = Str(spec, "id");
+  if (id.empty()) id = Uuid();
+  if (!IsPlainName(id, 255)) {
+    *err = Other(absl::StrCat("invalid process ID '", id, "'"));
+    return absl::InvalidArgumentError(err->message);
+  }
+  std::string dir = ProcessDir(handle, id);
+  (void)MakeDirs(Dir(handle) + "/processes", 0700);
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    *err = Other(absl::StrCat("process ID '", id, "' already in use"));
+    return absl::AlreadyExistsError(err->message);
+  }
+  // The OCI process spawn exec runs: Garden's env, user and directory rules (GARDEN_API.md 5.4).
+  // The container's files, seen through its init's root without leaving it.
+  absl::StatusOr<int> init = InitPid(handle);
+  UniqueFd root;
+  if (init.ok()) {
+    absl::StatusOr<UniqueFd> r = Open(absl::StrCat("/proc/", *init, "/root"), O_PATH | O_DIRECTORY);
+    if (r.ok()) root = std::move(*r);
+  }
+  auto in_container = [&](const std::string& path, int flags) -> int {
+    if (!root.valid()) return -1;
+    struct open_how how = {};
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT;
+    return static_cast<int>(syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how));
+  };
+  std::string user = Str(spec, "user");
+  uint32_t uid = 0, gid = 0;
+  std::string home = "/";
+  std::vector<std::string> ids = absl::StrSplit(user, ':');
+  bool numeric = ids.size() == 2 && absl::SimpleAtoi(ids[0], &uid) && absl::SimpleAtoi(ids[1], &gid);
+  {
+    // The user's ids and home from the container's /etc/passwd.
+    std::string name = user.empty() ? "root" : user;
+    std::string passwd;
+    int fd = in_container("/etc/passwd", O_RDONLY);
+    if (fd >= 0) {
+      UniqueFd f(fd);
+      absl::StatusOr<std::string> text = ReadAll(f.get());
+      if (text.ok()) passwd = *text;
+    }
+    bool found = numeric || name == "root";
+    for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
+      std::vector<std::string> f = absl::StrSplit(line, ':');
+      if (f.size() < 6) continue;
+      uint32_t u, g;
+      if (!absl::SimpleAtoi(f[2], &u) || !absl::SimpleAtoi(f[3], &g)) continue;
+      if (numeric ? u == uid : f[0] == name) {
+        if (!numeric) {
+          uid = u;
+          gid = g;
+        }
+        home = f[5].empty() ? "/" : f[5];
+        found = true;
+      }
+    }
+    if (!found) {
+      rmdir(dir.c_str());
+      *err = Other(absl::StrCat("unable to find user ", user, ": no matching entries in passwd file"));
+      return absl::NotFoundError(err->message);
+    }
+  }
+  Json env = (*record)["env"];
+  if (const Json* e = Field(spec, "env"); e != nullptr && e->is_array()) {
+    for (const Json& x : *e) env.push_back(x);
+  }
+  bool has_path = false, has_user = false;
+  for (const Json& x : env) {
+    if (x.is_string() && absl::StartsWith(x.get<std::string>(), "PATH=")) has_path = true;
+    if (x.is_string() && absl::StartsWith(x.get<std::string>(), "USER=")) has_user = true;
+  }
+  if (!has_path) {
+    env.push_back(uid == 0 ? "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                           : "PATH=/usr/local/bin:/usr/bin:/bin");
+  }
+  if (!has_user) env.push_back("USER=" + (user.empty() ? std::string("root") : user));
+  Json args = Json::array({Str(spec, "path")});
+  if (const Json* a = Field(spec, "args"); a != nullptr && a->is_array()) {
+    for (const Json& x : *a) args.push_back(x);
+  }
+  const Json* tty = Field(spec, "tty");
+  bool terminal = tty != nullptr && tty->is_object();
+  std::string cwd = Str(spec, "dir");
+  if (cwd.empty()) cwd = home;
+  if (cwd[0] != '/') cwd = absl::StrCat(home, "/", cwd);
+  // An executable that is not there is Garden's ExecutableNotFoundError, before anything runs.
+  std::string path = Str(spec, "path");
+  auto executable = [&](const std::string& p) {
+    int fd = in_container(p, O_PATH);
+    if (fd < 0) return false;
+    UniqueFd f(fd);
+    struct stat st;
+    return fstat(f.get(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+  };
+  bool found = false;
+  if (path.find('/') != std::string::npos) {
+    found = executable(path[0] == '/' ? path : absl::StrCat(cwd, "/", path));
+  } else {
+    std::string search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const Json& x : env) {
+      if (x.is_string() && absl::StartsWith(x.get<std::string>(), "PATH=")) search = x.get<std::string>().substr(5);
+    }
+    for (absl::string_view d : absl::StrSplit(search, ':', absl::SkipEmpty())) {
+      if (executable(absl::StrCat(d, "/", path))) found = true;
+    }
+  }
+  if (root.valid() && !found) {
+    rmdir(dir.c_str());
+    *err = GardenError{ErrorKind::kExecutableNotFound,
+                       absl::StrCat("exec: \"", path, "\": executable file not found in $PATH"), "", ""};
+    return absl::NotFoundError(err->message);
+  }
+  // The working directory is made if missing, as Garden does, owned by the user where we may.
+  if (root.valid()) {
+    std::string made;
+    for (absl::string_view part : absl::StrSplit(cwd, '/', absl::SkipEmpty())) {
+      absl::StrAppend(&made, "/", part);
+      int fd = in_container(made, O_PATH | O_DIRECTORY);
+      if (fd >= 0) {
+        close(fd);
+        continue;
+      }
+      size_t slash = made.rfind('/');
+      int parent = in_container(slash == 0 ? "/" : made.substr(0, slash), O_PATH | O_DIRECTORY);
+      if (parent < 0) break;
+      UniqueFd p(parent);
+      if (mkdirat(p.get(), std::string(part).c_str(), 0755) != 0) break;
+      if (!o_.rootless) (void)fchownat(p.get(), std::string(part).c_str(), uid, gid, 0);
+    }
+  }
+  Json process = {{"terminal", false}, {"user", {{"uid", uid}, {"gid", gid}}}, {"args", args},
+                  {"env", env}, {"cwd", cwd}};
+  if (!WriteFileAtomic(dir + "/spec.json", process.dump() + "\n", 0600).ok()) {
+    *err = Other("cannot write the process spec");
+    return absl::InternalError(err->message);
+  }
+  std::vector<std::string> argv = {o_.assets + "/attach", "run", "--dir", dir, "--stdin"};
+  if (terminal) {
+    const Json* ws = Field(*tty, "window_size");
+    int64_t cols = ws != nullptr ? Int(*ws, "columns") : 0, rows = ws != nullptr ? Int(*ws, "rows") : 0;
+    argv.insert(argv.end(), {"--tty", "--rows", std::to_string(rows > 0 ? rows : 24), "--cols",
+                             std::to_string(cols > 0 ? cols : 80)});
+  }
+  argv.push_back("--");
+  std::vector<std::string> exec = Runtime({"exec", "--process", dir + "/spec.json", "--cwd", cwd, handle});
+  argv.insert(argv.end(), exec.begin(), exec.end());
+  absl::StatusOr<SubprocessResult> r = Exec(argv);
+  if (!r.ok() || !r->ok()) {
+    (void)Exec({"rm", "-rf", dir});
+    std::string why = r.ok() ? Why("attach run", *r) : std::string(r.status().message());
+    *err = Other(why);
+    return absl::InternalError(why);
+  }
+  return id;
+}
+
+}  // namespace gdn::server

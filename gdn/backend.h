@@ -1,0 +1,96 @@
+// Garden's containers over the toolkit. Every container lives in the depot as files, so the
+// server may die at any point and start again:
+//
+//   <depot>/<handle>/container.json     the record: spec, properties, plugin answers, state
+//   <depot>/<handle>/bundle/            the OCI bundle spawn runs (config.json)
+//   <depot>/<handle>/image.json         what the image plugin answered
+//   <depot>/<handle>/processes/<id>/    one attach folder per process (its keeper, exit status)
+//   <depot>/.spawn/                     spawn's --root
+//
+// A container is made by the image plugin (`create`), spawn (`create`, `start` of a tiny
+// reaping init), and the network plugin (`up`), in that order; a failure undoes the steps
+// before it. Processes run as `attach run -- spawn exec`, so they outlive the server.
+#ifndef GDN_GDN_BACKEND_H_
+#define GDN_GDN_BACKEND_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace gdn::server {
+
+struct BackendOptions {
+  std::string depot;
+  std::string assets;  // where spawn, attach, image-store, netns, gdn-init are
+  std::string image_plugin;  // empty: none (raw rootfs paths only)
+  std::vector<std::string> image_plugin_args;
+  std::string network_plugin;  // empty: containers get no network
+  std::vector<std::string> network_plugin_args;
+  std::string runtime;  // spawn
+  std::vector<std::string> runtime_args;
+  std::string default_rootfs;
+  int64_t default_grace_time_ns = 0;
+  int max_containers = 0;
+  bool rootless = false;
+  uint32_t uid_map_start = 0, uid_map_length = 0, gid_map_start = 0, gid_map_length = 0;
+  std::vector<std::string> insecure_registries;
+  std::string docker_registry;
+};
+
+// Garden's error kinds (GARDEN_API.md 1.2): how a failure is answered.
+enum class ErrorKind { kOther, kContainerNotFound, kProcessNotFound, kExecutableNotFound };
+struct GardenError {
+  ErrorKind kind = ErrorKind::kOther;
+  std::string message;
+  std::string handle, process_id;
+};
+
+// Ordered: responses keep Garden's key order.
+using Json = nlohmann::ordered_json;
+
+class Backend {
+ public:
+  explicit Backend(BackendOptions options);
+
+  // Removes containers whose creation was cut short (a crash); keeps the rest.
+  void Restore();
+
+  absl::StatusOr<std::string> Create(const Json& spec, GardenError* err);
+  bool Destroy(const std::string& handle, GardenError* err);
+  std::vector<std::string> List(const std::map<std::string, std::string>& filter);
+  bool Exists(const std::string& handle);
+  absl::StatusOr<Json> Info(const std::string& handle, GardenError* err);
+  absl::StatusOr<std::map<std::string, std::string>> Properties(const std::string& handle, GardenError* err);
+  bool SetProperty(const std::string& handle, const std::string& key, const std::string& value, GardenError* err);
+  bool RemoveProperty(const std::string& handle, const std::string& key, GardenError* err);
+  bool Stop(const std::string& handle, bool kill, GardenError* err);
+  bool SetGraceTime(const std::string& handle, int64_t ns, GardenError* err);
+  Json Capacity();
+
+  // Starts a process; returns its id. The process's folder is `ProcessDir(handle, id)`.
+  absl::StatusOr<std::string> Run(const std::string& handle, const Json& spec, GardenError* err);
+  std::string ProcessDir(const std::string& handle, const std::string& id) const;
+  bool ProcessExists(const std::string& handle, const std::string& id);
+
+ private:
+  std::string Dir(const std::string& handle) const;
+  absl::StatusOr<Json> Load(const std::string& handle);
+  absl::Status Save(const std::string& handle, const Json& record);
+  absl::StatusOr<int> InitPid(const std::string& handle);
+  std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
+  void Teardown(const std::string& handle, const Json& record);
+
+  BackendOptions o_;
+  std::mutex mu_;  // guards the records and the sets below
+  std::set<std::string> destroying_, creating_;
+};
+
+}  // namespace gdn::server
+
+#endif  // GDN_GDN_BACKEND_H_

@@ -1,0 +1,476 @@
+#include "gdn/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "attach/client.h"
+#include "lib/fd.h"
+
+namespace gdn::server {
+namespace {
+
+Response JsonResponse(int status, const Json& body) {
+  Response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+Json ErrorJson(const GardenError& e) {
+  const char* type = "";
+  switch (e.kind) {
+    case ErrorKind::kContainerNotFound: type = "ContainerNotFoundError"; break;
+    case ErrorKind::kProcessNotFound: type = "ProcessNotFoundError"; break;
+    case ErrorKind::kExecutableNotFound: type = "ExecutableNotFoundError"; break;
+    default: break;
+  }
+  return {{"Type", type}, {"Message", e.message}, {"Handle", e.handle}, {"ProcessID", e.process_id}, {"Binary", ""}};
+}
+
+Reply Error(const GardenError& e) {
+  int status = e.kind == ErrorKind::kContainerNotFound || e.kind == ErrorKind::kProcessNotFound ? 404 : 500;
+  return Reply{JsonResponse(status, ErrorJson(e)), nullptr};
+}
+
+Reply Error(const std::string& message) { return Error(GardenError{ErrorKind::kOther, message, "", ""}); }
+Reply Ok(const Json& body = Json::object()) { return Reply{JsonResponse(200, body), nullptr}; }
+
+// Go's decoder errors, roughly: what a client sees for a body that is not JSON.
+bool ParseBody(const Request& req, Json* out, std::string* why) {
+  if (req.body.empty()) {
+    *why = "EOF";
+    return false;
+  }
+  *out = Json::parse(req.body, nullptr, false);
+  if (out->is_discarded()) {
+    *why = "invalid character in JSON request body";
+    return false;
+  }
+  return true;
+}
+
+// Output of one stream of one attachment, held for its reader (the stdout or stderr
+// connection). Writers wait while 32 MiB are held: nothing is dropped.
+class Queue {
+ public:
+  void Push(std::string s) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return bytes_ < (32u << 20) || abandoned_; });
+    if (abandoned_) return;
+    bytes_ += s.size();
+    chunks_.push_back(std::move(s));
+    cv_.notify_all();
+  }
+  void Close() {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  // The next chunk; false once closed and empty.
+  bool Pop(std::string* s) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return !chunks_.empty() || closed_; });
+    if (chunks_.empty()) return false;
+    *s = std::move(chunks_.front());
+    chunks_.pop_front();
+    bytes_ -= s->size();
+    cv_.notify_all();
+    return true;
+  }
+  // The reader went away: writers stop waiting.
+  void Abandon() {
+    std::lock_guard<std::mutex> l(mu_);
+    abandoned_ = true;
+    chunks_.clear();
+    bytes_ = 0;
+    cv_.notify_all();
+  }
+  bool taken = false;  // a reader has claimed it (single consumer)
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  size_t bytes_ = 0;
+  bool closed_ = false, abandoned_ = false;
+};
+
+struct StreamSet {
+  std::shared_ptr<Queue> out = std::make_shared<Queue>(), err = std::make_shared<Queue>();
+  std::chrono::steady_clock::time_point ended{};
+  bool done = false;
+};
+
+class Streams {
+ public:
+  std::string Add(std::shared_ptr<StreamSet> s) {
+    std::lock_guard<std::mutex> l(mu_);
+    // Streams stay a minute after their process's attachment ended (late readers), no more.
+    auto now = std::chrono::steady_clock::now();
+    for (auto it = sets_.begin(); it != sets_.end();) {
+      if (it->second->done && now - it->second->ended > std::chrono::minutes(1)) {
+        it = sets_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::string id = std::to_string(++next_);
+    sets_[id] = std::move(s);
+    return id;
+  }
+  // The queue of stream `id`'s `which` (stdout/stderr), claimed for one reader.
+  std::shared_ptr<Queue> Claim(const std::string& id, bool stdout) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = sets_.find(id);
+    if (it == sets_.end()) return nullptr;
+    std::shared_ptr<Queue> q = stdout ? it->second->out : it->second->err;
+    if (q->taken) return nullptr;
+    q->taken = true;
+    return q;
+  }
+  void End(const std::shared_ptr<StreamSet>& s) {
+    std::lock_guard<std::mutex> l(mu_);
+    s->done = true;
+    s->ended = std::chrono::steady_clock::now();
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<StreamSet>> sets_;
+  uint64_t next_ = 0;
+};
+
+Streams g_streams;
+
+// Reads a pipe into a queue until EOF.
+void Pump(int fd, std::shared_ptr<Queue> q) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    q->Push(std::string(buf, static_cast<size_t>(n)));
+  }
+  close(fd);
+  q->Close();
+}
+
+// One attachment to a process: the control connection's whole life (GARDEN_API.md 1.6).
+void Attachment(Conn& conn, int status, const std::string& dir, const std::string& id) {
+  auto set = std::make_shared<StreamSet>();
+  std::string stream_id = g_streams.Add(set);
+  std::string head = absl::StrCat("HTTP/1.1 ", status, status == 201 ? " Created" : " OK",
+                                  "\r\nContent-Type: application/json\r\nDate: ", HttpDate(),
+                                  "\r\nTransfer-Encoding: chunked\r\n\r\n");
+  Json first = {{"process_id", id}, {"stream_id", stream_id}};
+  if (!conn.Write(head + first.dump() + "\n")) {
+    g_streams.End(set);
+    set->out->Close();
+    set->err->Close();
+    return;
+  }
+  absl::StatusOr<Pipe> in = MakePipe(), out = MakePipe(), err = MakePipe();
+  if (!in.ok() || !out.ok() || !err.ok()) return;
+  int out_r = out->read.Release(), err_r = err->read.Release();
+  std::thread pump_out(Pump, out_r, set->out), pump_err(Pump, err_r, set->err);
+  // The keeper: output into the pipes, our stdin pipe into the process.
+  // Shared with the relay thread, which may outlive this connection.
+  struct Relay {
+    std::atomic<bool> finished{false};
+    absl::StatusOr<int> code = absl::UnknownError("not run");
+  };
+  auto relay = std::make_shared<Relay>();
+  int in_w = in->write.Release();
+  std::thread connect([relay, dir, in_r = in->read.Release(), out_w = out->write.Release(),
+                       err_w = err->write.Release()] {
+    attach::ConnectOptions o;
+    o.dir = dir;
+    o.stdin = true;
+    o.in_fd = in_r;
+    o.out_fd = out_w;
+    o.err_fd = err_w;
+    absl::StatusOr<int> code = attach::Connect(o);
+    close(in_r);
+    close(out_w);
+    close(err_w);
+    relay->code = code;
+    relay->finished = true;  // the control reader below polls for it
+  });
+  std::atomic<bool>& finished = relay->finished;
+  // Control frames from the client, until it closes, says stdin is done, or the process ends.
+  std::string buffer;
+  bool reading = true, stdin_open = true;
+  while (!finished) {
+    struct pollfd p = {conn.fd(), POLLIN, 0};
+    int r = poll(&p, 1, 100);
+    if (r <= 0 || !reading) {
+      if (!reading) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    char buf[65536];
+    long n = conn.Read(buf, sizeof buf);
+    if (n <= 0) {
+      reading = false;
+      break;  // the client went away: the process goes on, its output stays with the keeper
+    }
+    buffer.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buffer.find('\n')) != std::string::npos) {
+      Json frame = Json::parse(buffer.substr(0, nl), nullptr, false);
+      buffer.erase(0, nl + 1);
+      if (!frame.is_object()) continue;
+      auto get = [&](const char* k) -> const Json* {
+        for (auto it = frame.begin(); it != frame.end(); ++it) {
+          if (absl::EqualsIgnoreCase(it.key(), k)) return &*it;
+        }
+        return nullptr;
+      };
+      if (const Json* tty = get("tty"); tty != nullptr && tty->is_object()) {
+        const Json* ws = nullptr;
+        for (auto it = tty->begin(); it != tty->end(); ++it) {
+          if (absl::EqualsIgnoreCase(it.key(), "window_size")) ws = &*it;
+        }
+        if (ws != nullptr) {
+          (void)attach::Resize(dir, ws->value("rows", 24u), ws->value("columns", 80u));
+        }
+      } else if (get("source") != nullptr) {
+        const Json* data = get("data");
+        if (data != nullptr && data->is_string() && stdin_open) {
+          (void)WriteAll(in_w, data->get<std::string>());
+        } else if (data == nullptr && stdin_open) {
+          close(in_w);
+          stdin_open = false;
+        }
+      } else if (const Json* sig = get("signal"); sig != nullptr && sig->is_number_integer()) {
+        int s = sig->get<int>();
+        if (s == 0 || s == 1) (void)attach::Signal(dir, s == 0 ? SIGTERM : SIGKILL);
+      }
+    }
+  }
+  if (stdin_open) close(in_w);
+  if (finished) {
+    connect.join();
+    pump_out.join();
+    pump_err.join();
+    Json last = {{"process_id", id}};
+    if (relay->code.ok()) {
+      last["exit_status"] = *relay->code;
+    } else {
+      last["error"] = std::string(relay->code.status().message());
+    }
+    conn.Write(last.dump() + "\n");
+  } else {
+    // The client left first: stop relaying; the keeper holds what comes next for a later
+    // attach. The relay ends when the process does.
+    set->out->Abandon();
+    set->err->Abandon();
+    connect.detach();
+    pump_out.detach();
+    pump_err.detach();
+  }
+  g_streams.End(set);
+}
+
+// A stdout/stderr connection: raw bytes until the stream ends.
+void OutputStream(Conn& conn, const std::string& stream_id, bool stdout) {
+  std::string head = absl::StrCat("HTTP/1.1 200 OK\r\nDate: ", HttpDate(), "\r\nTransfer-Encoding: chunked\r\n\r\n");
+  if (!conn.Write(head)) return;
+  std::shared_ptr<Queue> q = g_streams.Claim(stream_id, stdout);
+  if (q == nullptr) return;  // unknown, or already read by someone: an immediate end
+  std::string chunk;
+  while (q->Pop(&chunk)) {
+    if (!conn.Write(chunk)) {
+      q->Abandon();
+      return;
+    }
+  }
+}
+
+// Go's time.ParseDuration for what operators write: "0", "30s", "5m", "1h30m", "250ms".
+bool ParseGoDuration(const std::string& s, int64_t* ns) {
+  if (s == "0" || s.empty()) {
+    *ns = 0;
+    return true;
+  }
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && (absl::ascii_isdigit(s[j]) || s[j] == '.')) ++j;
+    double v;
+    if (j == i || !absl::SimpleAtod(s.substr(i, j - i), &v)) return false;
+    size_t k = j;
+    while (k < s.size() && absl::ascii_isalpha(s[k])) ++k;
+    std::string unit = s.substr(j, k - j);
+    double mult = unit == "ns" ? 1 : unit == "us" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9
+                : unit == "m" ? 60e9 : unit == "h" ? 3600e9 : -1;
+    if (mult < 0) return false;
+    total += static_cast<int64_t>(v * mult);
+    i = k;
+  }
+  *ns = total;
+  return true;
+}
+
+}  // namespace
+
+bool ParseDuration(const std::string& s, int64_t* ns) { return ParseGoDuration(s, ns); }
+
+std::vector<Route> Routes(Backend* b) {
+  using Params = std::map<std::string, std::string>;
+  using Body = std::function<long(char*, size_t)>;
+  std::vector<Route> r;
+  auto add = [&r](const char* method, const char* pattern,
+                  std::function<Reply(const Request&, const Params&, const Body&)> h) {
+    r.push_back(Route{method, pattern, false, std::move(h)});
+  };
+  add("GET", "/ping", [](const Request&, const Params&, const Body&) { return Ok(); });
+  add("GET", "/capacity", [b](const Request&, const Params&, const Body&) { return Ok(b->Capacity()); });
+  add("GET", "/containers", [b](const Request& req, const Params&, const Body&) {
+    return Ok({{"Handles", b->List(req.query)}});
+  });
+  add("POST", "/containers", [b](const Request& req, const Params&, const Body&) {
+    Json spec;
+    std::string why;
+    if (!ParseBody(req, &spec, &why)) return Error(why);
+    GardenError err;
+    absl::StatusOr<std::string> h = b->Create(spec, &err);
+    if (!h.ok()) return Error(err);
+    return Ok({{"Handle", *h}});
+  });
+  add("GET", "/containers/bulk_info", [b](const Request& req, const Params&, const Body&) {
+    Json out = Json::object();
+    auto it = req.query.find("handles");
+    if (it == req.query.end()) return Ok(out);
+    for (absl::string_view h : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
+      GardenError err;
+      absl::StatusOr<Json> info = b->Info(std::string(h), &err);
+      if (info.ok()) {
+        out[std::string(h)] = {{"Info", *info}, {"Err", nullptr}};
+      } else {
+        Json zero = {{"State", ""}, {"Events", nullptr}, {"HostIP", ""}, {"ContainerIP", ""}, {"ContainerIPv6", ""},
+                     {"ExternalIP", ""}, {"ContainerPath", ""}, {"ProcessIDs", nullptr}, {"Properties", nullptr},
+                     {"MappedPorts", nullptr}};
+        out[std::string(h)] = {{"Info", zero},
+                               {"Err", {{"Type", ""}, {"Message", err.message}, {"Handle", ""}, {"ProcessID", ""}, {"Binary", ""}}}};
+      }
+    }
+    return Ok(out);
+  });
+  add("GET", "/containers/:handle/info", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    absl::StatusOr<Json> info = b->Info(p.at("handle"), &err);
+    return info.ok() ? Ok(*info) : Error(err);
+  });
+  add("DELETE", "/containers/:handle", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    return b->Destroy(p.at("handle"), &err) ? Ok() : Error(err);
+  });
+  add("PUT", "/containers/:handle/stop", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    GardenError err;
+    bool kill = body.is_object() && body.value("kill", false);
+    return b->Stop(p.at("handle"), kill, &err) ? Ok() : Error(err);
+  });
+  add("PUT", "/containers/:handle/grace_time", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    if (!body.is_number_integer()) return Error("json: cannot unmarshal into Go value of type time.Duration");
+    GardenError err;
+    if (!b->Exists(p.at("handle"))) return Error(GardenError{ErrorKind::kContainerNotFound, "unknown handle: " + p.at("handle"), p.at("handle"), ""});
+    (void)b->SetGraceTime(p.at("handle"), body.get<int64_t>(), &err);
+    return Ok();
+  });
+  add("GET", "/containers/:handle/properties", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    auto props = b->Properties(p.at("handle"), &err);
+    return props.ok() ? Ok(Json(*props)) : Error(err);
+  });
+  add("GET", "/containers/:handle/properties/:key", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    auto props = b->Properties(p.at("handle"), &err);
+    if (!props.ok()) return Error(err);
+    auto it = props->find(p.at("key"));
+    if (it == props->end()) return Error("property does not exist: " + p.at("key"));
+    return Ok({{"value", it->second}});
+  });
+  add("PUT", "/containers/:handle/properties/:key", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    GardenError err;
+    std::string value;
+    if (body.is_object()) {
+      for (auto it = body.begin(); it != body.end(); ++it) {
+        if (absl::EqualsIgnoreCase(it.key(), "value") && it->is_string()) value = *it;
+      }
+    }
+    return b->SetProperty(p.at("handle"), p.at("key"), value, &err) ? Ok() : Error(err);
+  });
+  add("DELETE", "/containers/:handle/properties/:key", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    return b->RemoveProperty(p.at("handle"), p.at("key"), &err) ? Ok() : Error(err);
+  });
+  add("POST", "/containers/:handle/processes", [b](const Request& req, const Params& p, const Body&) {
+    Json spec;
+    std::string why;
+    if (!ParseBody(req, &spec, &why)) return Error(why);
+    GardenError err;
+    std::string handle = p.at("handle");
+    absl::StatusOr<std::string> id = b->Run(handle, spec, &err);
+    if (!id.ok()) return Error(err);
+    std::string dir = b->ProcessDir(handle, *id);
+    return Reply{Response{}, [dir, id = *id](Conn& c) { Attachment(c, 201, dir, id); }};
+  });
+  add("GET", "/containers/:handle/processes/:pid", [b](const Request&, const Params& p, const Body&) {
+    std::string handle = p.at("handle"), id = p.at("pid");
+    if (!b->Exists(handle)) return Error(GardenError{ErrorKind::kContainerNotFound, "unknown handle: " + handle, handle, ""});
+    if (!b->ProcessExists(handle, id)) return Error(GardenError{ErrorKind::kProcessNotFound, "unknown process: " + id, "", id});
+    std::string dir = b->ProcessDir(handle, id);
+    return Reply{Response{}, [dir, id](Conn& c) { Attachment(c, 200, dir, id); }};
+  });
+  for (const char* which : {"stdout", "stderr"}) {
+    bool out = std::string(which) == "stdout";
+    add("GET", absl::StrCat("/containers/:handle/processes/:pid/attaches/:streamid/", which).c_str(),
+        [out](const Request&, const Params& p, const Body&) {
+          std::string sid = p.at("streamid");
+          return Reply{Response{}, [sid, out](Conn& c) { OutputStream(c, sid, out); }};
+        });
+  }
+  // Routes of the API not served yet answer with Garden's error shape.
+  for (auto [method, pattern] : std::vector<std::pair<const char*, const char*>>{
+           {"GET", "/containers/bulk_metrics"}, {"PUT", "/containers/:handle/files"},
+           {"GET", "/containers/:handle/files"}, {"GET", "/containers/:handle/limits/bandwidth"},
+           {"GET", "/containers/:handle/limits/cpu"}, {"GET", "/containers/:handle/limits/disk"},
+           {"GET", "/containers/:handle/limits/memory"}, {"POST", "/containers/:handle/net/in"},
+           {"POST", "/containers/:handle/net/out"}, {"POST", "/containers/:handle/net/out/bulk"},
+           {"GET", "/containers/:handle/metrics"}}) {
+    std::string what = absl::StrCat(method, " ", pattern);
+    add(method, pattern, [what](const Request&, const Params&, const Body&) {
+      return Error(what + " is not supported by this gdn yet");
+    });
+  }
+  return r;
+}
+
+}  // namespace gdn::server

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# gdn server end to end, as root and rootless (the test user): the Garden API over a unix
+# socket, driven by raw HTTP (curl, and python for the hijacked process streams), with an
+# image from an OCI layout made here. No network plugin.
+set -uo pipefail
+if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
+  [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
+  echo "SKIP: needs root and the test user"; exit 0
+fi
+runfiles=${TEST_SRCDIR:-$PWD/..}/${TEST_WORKSPACE:-gdn}
+work=$(mktemp -d /tmp/gdn-server-test.XXXXXX)
+chmod 755 "$work"
+cd "$work"
+bin=$work/bin
+mkdir -p "$bin"
+install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/spawn/spawn" "$runfiles/attach/attach" \
+  "$runfiles/attach/attach-keeper" "$runfiles/image/image-store" "$runfiles/image/image-unpack" \
+  "$runfiles/image/image-fetch" "$bin/"
+install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
+server_pids=()
+cleanup() {
+  for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for root in "$work"/*/depot/.spawn; do
+    [[ -d $root ]] || continue
+    for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id" 2>/dev/null; done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+source "$runfiles/tests/junit.sh"
+
+bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||
+  { echo "FAIL: making the layout"; exit 1; }
+chmod -R a+rX "$work/layout"
+
+# garden.py: the hijacked process protocol of GARDEN_API.md 1.6 over the unix socket.
+cat >"$work/garden.py" <<'PY'
+import json, socket, sys, threading
+sock_path, handle = sys.argv[1], sys.argv[2]
+spec = json.loads(sys.argv[3])
+stdin_data = sys.argv[4] if len(sys.argv) > 4 else None
+
+def connect():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock_path)
+    return s
+
+def request(s, method, path, body=b""):
+    head = f"{method} {path} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+    if body: head += f"Content-Length: {len(body)}\r\n"
+    s.sendall(head.encode() + b"\r\n" + body)
+    f = s.makefile("rb")
+    status = f.readline().decode()
+    headers = []
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""): break
+        headers.append(line.decode().strip())
+    return status, headers, f
+
+c = connect()
+status, headers, f = request(c, "POST", f"/containers/{handle}/processes", json.dumps(spec).encode() + b"\n")
+print("STATUS", status.strip())
+if not status.startswith("HTTP/1.1 201"):
+    length = next(int(h.split(":")[1]) for h in headers if h.lower().startswith("content-length:"))
+    print("BODY", f.read(length).decode()); sys.exit(0)
+first = json.loads(f.readline())
+pid, sid = first["process_id"], first["stream_id"]
+print("FIRST", json.dumps(first, sort_keys=True))
+if stdin_data is not None:
+    c.sendall(json.dumps({"process_id": pid, "source": 0, "data": stdin_data}).encode() + b"\n")
+c.sendall(json.dumps({"process_id": pid, "source": 0}).encode() + b"\n")
+out = {}
+def read_stream(name):
+    s = connect()
+    st, hd, g = request(s, "GET", f"/containers/{handle}/processes/{pid}/attaches/{sid}/{name}")
+    out[name] = g.read().decode()
+ts = [threading.Thread(target=read_stream, args=(n,)) for n in ("stdout", "stderr")]
+for t in ts: t.start()
+last = f.readline()
+for t in ts: t.join()
+print("LAST", last.decode().strip())
+print("STDOUT", json.dumps(out.get("stdout")))
+print("STDERR", json.dumps(out.get("stderr")))
+PY
+
+# api METHOD PATH [BODY]: prints the status code, then the body.
+api() {
+  curl -s --unix-socket "$sock" -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} \
+    -w '%{http_code}' "http://api$2"
+}
+
+run_case() {  # run_case NAME USER
+  local name=$1 user=$2
+  local dir=$work/$name
+  mkdir -p "$dir"
+  sock=$dir/gdn.sock
+  local as=() extra=()
+  if [[ $user != root ]]; then
+    chown "$user:$user" "$dir"
+    as=(setpriv --reuid="$user" --regid="$user" --clear-groups env PATH=/usr/bin:/bin HOME="$dir")
+    extra=(--uid-map-start 1000000 --uid-map-length 65536 --gid-map-start 1000000 --gid-map-length 65536)
+  fi
+  "${as[@]}" "$bin/gdn" server --depot "$dir/depot" --bind-socket "$sock" "${extra[@]}" >"$dir/server.log" 2>&1 &
+  server_pids+=($!)
+  for _ in $(seq 1 100); do [[ -S $sock ]] && break; sleep 0.05; done
+  check "$name: the socket is the owner's alone (0600)" test "$(stat -c %a "$sock")" = 600
+  check "$name: ping" test "$(api GET /ping)" = $'{}\n200'
+  local out
+  out=$(api POST /containers "{\"handle\":\"c1\",\"image\":{\"uri\":\"oci://$work/layout:latest\"},\"env\":[\"FROM_SPEC=1\"],\"properties\":{\"owner\":\"me\"}}")
+  check "$name: create answers the handle" test "$out" = $'{"Handle":"c1"}\n200'
+  check "$name: list shows it" grep -q '"Handles":\["c1"\]' <<<"$(api GET /containers)"
+  check "$name: list filters by property" grep -q '"Handles":\[\]' <<<"$(api GET '/containers?owner=you')"
+  out=$(api POST /containers '{"handle":"c1"}')
+  check "$name: a duplicate handle is Garden's error" grep -q "\"Message\":\"Handle 'c1' already in use\"" <<<"$out"
+  out=$(api GET /containers/nope/info)
+  check "$name: an unknown handle is 404 ContainerNotFoundError with Handle" \
+    grep -qz '"Type":"ContainerNotFoundError".*"Handle":"nope".*404' <<<"$out"
+  out=$(api GET /containers/c1/info)
+  check "$name: info is active with its properties" grep -q '"State":"active".*"owner":"me"' <<<"$out"
+  api PUT /containers/c1/properties/color '{"value":"blue"}' >/dev/null
+  check "$name: a property set is read back" test "$(api GET /containers/c1/properties/color)" = $'{"value":"blue"}\n200'
+  out=$(python3 "$work/garden.py" "$sock" c1 '{"path":"sh","args":["-c","cat; echo err >&2; echo $FROM_SPEC $USER; exit 3"],"user":"root","rlimits":{},"image":{}}' 'hello-stdin')
+  check "$name: run answers 201 and a first frame" grep -q '^STATUS HTTP/1.1 201 Created' <<<"$out"
+  check "$name: run delivers the exit status" python3 -c 'import json,sys
+last = [l for l in sys.argv[1].splitlines() if l.startswith("LAST ")][0]
+sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
+  check "$name: stdin reached the process and stdout came back" grep -q '^STDOUT "hello-stdin1 root\\n"' <<<"$out"
+  check "$name: stderr came back apart" grep -q '^STDERR "err\\n"' <<<"$out"
+  out=$(python3 "$work/garden.py" "$sock" c1 '{"path":"does-not-exist","rlimits":{},"image":{}}')
+  check "$name: a missing executable is Garden's ExecutableNotFoundError" \
+    grep -q '^BODY {"Type":"ExecutableNotFoundError","Message":"exec: \\"does-not-exist\\": executable file not found in $PATH"' <<<"$out"
+  out=$(api GET /containers/c1/processes/nope)
+  check "$name: attach to an unknown process is 404 ProcessNotFoundError" \
+    grep -qz '"Type":"ProcessNotFoundError".*"ProcessID":"nope".*404' <<<"$out"
+  check "$name: destroy" test "$(api DELETE /containers/c1)" = $'{}\n200'
+  check "$name: destroyed is gone" grep -q '404$' <<<"$(api GET /containers/c1/info)"
+  check "$name: destroy leaves no container folder" test ! -e "$dir/depot/c1"
+  check "$name: unknown path is Go's 404" test "$(api GET /nothing)" = $'404 page not found\n404'
+}
+
+run_case root root
+run_case rootless gdn-test
+
+junit_finish gdn_server_test
