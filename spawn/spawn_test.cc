@@ -266,7 +266,8 @@ TEST_P(SpawnTest, OverlayRootfsIsMountedOnlyInsideTheContainer) {
   std::rotate(mounts->begin(), mounts->end() - 1, mounts->end());
   SetArgs({"sh", "-c", "echo layered > /made-in-overlay && sleep 100"});
   ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "ov"}).exit_code, 0);
-  for (int i = 0; i < 200 && access((upper + "/made-in-overlay").c_str(), F_OK) != 0; ++i) usleep(10000);
+  // The shell creates the file before it writes to it: wait for the content, not the name.
+  for (int i = 0; i < 200 && ReadFile(upper + "/made-in-overlay").value_or("") != "layered\n"; ++i) usleep(10000);
   EXPECT_EQ(*ReadFile(upper + "/made-in-overlay"), "layered\n");
   EXPECT_NE(access((bundle_->rootfs() + "/made-in-overlay").c_str(), F_OK), 0);
   // Nothing is mounted on the host for it.
