@@ -7,14 +7,12 @@
 #include <vector>
 
 #include "gdn/backend.h"
+#include "gdn/duration.h"
 #include "gdn/http.h"
 
 namespace gdn::server {
 
 std::vector<Route> Routes(Backend* backend);
-
-// Go's time.ParseDuration, for --default-grace-time and friends.
-bool ParseDuration(const std::string& s, int64_t* ns);
 
 }  // namespace gdn::server
 

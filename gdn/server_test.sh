@@ -13,7 +13,7 @@ chmod 755 "$work"
 cd "$work"
 bin=$work/bin
 mkdir -p "$bin"
-install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/spawn/spawn" "$runfiles/attach/attach" \
+install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/gdn/gaol" "$runfiles/spawn/spawn" "$runfiles/attach/attach" \
   "$runfiles/attach/attach-keeper" "$runfiles/image/image-store" "$runfiles/image/image-unpack" \
   "$runfiles/image/image-fetch" "$bin/"
 install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
@@ -137,6 +137,25 @@ sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
   check "$name: destroyed is gone" grep -q '404$' <<<"$(api GET /containers/c1/info)"
   check "$name: destroy leaves no container folder" test ! -e "$dir/depot/c1"
   check "$name: unknown path is Go's 404" test "$(api GET /nothing)" = $'404 page not found\n404'
+
+  # The same through gaol, as the seed's walkthrough uses it.
+  local gaol=("$bin/gaol" -t "$sock")
+  check "$name: gaol ping" "${gaol[@]}" ping
+  check "$name: gaol create prints the handle" test "$("${gaol[@]}" create -n g1 -r "oci://$work/layout:latest" -e FROM=gaol)" = g1
+  check "$name: gaol list" grep -qx g1 <<<"$("${gaol[@]}" list)"
+  "${gaol[@]}" run g1 -a -c "sh -c 'echo out; echo err >&2; exit 3'" >"$dir/run.out" 2>"$dir/run.err" </dev/null
+  check "$name: gaol run -a exits with the process's status" test $? = 3
+  check "$name: gaol run -a relays stdout and stderr" bash -c "[[ \$(cat '$dir/run.out') == out && \$(cat '$dir/run.err') == err ]]"
+  check "$name: gaol run -a feeds stdin" test "$(echo Hello Rootless :D | "${gaol[@]}" run g1 -a -c cat)" = "Hello Rootless :D"
+  check "$name: gaol run -a sees the container's env" test "$("${gaol[@]}" run g1 -a -c 'sh -c "echo \$FROM"' </dev/null)" = gaol
+  pid=$("${gaol[@]}" run g1 -c "sh -c 'sleep 0.3; echo later'" </dev/null)
+  check "$name: gaol run without -a prints the process id" test -n "$pid"
+  check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
+  check "$name: gaol properties" grep -q $'^garden.state\tcreated$' <<<"$("${gaol[@]}" properties g1)"
+  check "$name: gaol destroy" "${gaol[@]}" destroy g1
+  "${gaol[@]}" run g1 -c true </dev/null 2>"$dir/gone.err"
+  check "$name: gaol on a destroyed container: error: unknown handle, exit 1" \
+    bash -c "[[ $? == 1 ]] && grep -qx 'error: unknown handle: g1' '$dir/gone.err'"
 }
 
 run_case root root
