@@ -303,14 +303,111 @@ void OutputStream(Conn& conn, const std::string& stream_id, bool stdout) {
   }
 }
 
+// Garden's grace-time reaper (GARDEN_API.md 1.8): a container with a grace time is destroyed
+// when that long has passed with no request about it in flight; requests pause the count.
+class Reaper {
+ public:
+  explicit Reaper(Backend* b) : b_(b) {
+    std::thread([this] { Loop(); }).detach();
+  }
+  // (Re)starts the countdown of `handle` from its grace time, unless paused.
+  void Strap(const std::string& handle) {
+    std::lock_guard<std::mutex> l(mu_);
+    Entry& e = entries_[handle];
+    e.grace_ns = GraceOf(handle);
+    if (e.paused == 0) Arm(&e);
+  }
+  void Pause(const std::string& handle) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = entries_.find(handle);
+    if (it != entries_.end()) ++it->second.paused;
+  }
+  void Resume(const std::string& handle) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = entries_.find(handle);
+    if (it == entries_.end()) return;
+    if (it->second.paused > 0 && --it->second.paused == 0) Arm(&it->second);
+  }
+  void Forget(const std::string& handle) {
+    std::lock_guard<std::mutex> l(mu_);
+    entries_.erase(handle);
+  }
+
+ private:
+  struct Entry {
+    int paused = 0;
+    int64_t grace_ns = 0;
+    bool armed = false;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  int64_t GraceOf(const std::string& handle) {
+    GardenError err;
+    auto props = b_->Properties(handle, &err);
+    int64_t ns = 0;
+    if (props.ok() && props->count("garden.grace-time")) (void)absl::SimpleAtoi(props->at("garden.grace-time"), &ns);
+    return ns;
+  }
+  void Arm(Entry* e) {
+    e->armed = e->grace_ns > 0;
+    e->deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(e->grace_ns);
+  }
+  void Loop() {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::vector<std::string> due;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        auto now = std::chrono::steady_clock::now();
+        for (auto& [h, e] : entries_) {
+          if (e.armed && e.paused == 0 && now >= e.deadline) {
+            e.armed = false;
+            due.push_back(h);
+          }
+        }
+      }
+      for (const std::string& h : due) {
+        GardenError err;
+        (void)b_->Destroy(h, &err);  // skipped (an error) when a DELETE is already at it
+        Forget(h);
+      }
+    }
+  }
+  Backend* b_;
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
 }  // namespace
 
 std::vector<Route> Routes(Backend* b) {
+  // Every container already in the depot gets its countdown, as at Garden's start.
+  static Reaper* reaper = new Reaper(b);
+  for (const std::string& h : b->List({{"garden.state", "all"}})) reaper->Strap(h);
   using Params = std::map<std::string, std::string>;
   using Body = std::function<long(char*, size_t)>;
   std::vector<Route> r;
   auto add = [&r](const char* method, const char* pattern,
                   std::function<Reply(const Request&, const Params&, const Body&)> h) {
+    std::string p = pattern, m = method;
+    bool timed = absl::StartsWith(p, "/containers/:handle/") && p != "/containers/:handle/grace_time";
+    if (timed) {
+      // The request pauses the container's countdown; a hijacked one until it ends.
+      h = [h](const Request& req, const Params& params, const Body& body) {
+        std::string handle = params.at("handle");
+        reaper->Pause(handle);
+        Reply reply = h(req, params, body);
+        if (reply.hijack) {
+          auto inner = reply.hijack;
+          reply.hijack = [inner, handle](Conn& c) {
+            inner(c);
+            reaper->Resume(handle);
+          };
+        } else {
+          reaper->Resume(handle);
+        }
+        return reply;
+      };
+    }
     r.push_back(Route{method, pattern, false, std::move(h)});
   };
   add("GET", "/ping", [](const Request&, const Params&, const Body&) { return Ok(); });
@@ -325,6 +422,7 @@ std::vector<Route> Routes(Backend* b) {
     GardenError err;
     absl::StatusOr<std::string> h = b->Create(spec, &err);
     if (!h.ok()) return Error(err);
+    reaper->Strap(*h);
     return Ok({{"Handle", *h}});
   });
   add("GET", "/containers/bulk_info", [b](const Request& req, const Params&, const Body&) {
@@ -353,7 +451,9 @@ std::vector<Route> Routes(Backend* b) {
   });
   add("DELETE", "/containers/:handle", [b](const Request&, const Params& p, const Body&) {
     GardenError err;
-    return b->Destroy(p.at("handle"), &err) ? Ok() : Error(err);
+    if (!b->Destroy(p.at("handle"), &err)) return Error(err);
+    reaper->Forget(p.at("handle"));
+    return Ok();
   });
   add("PUT", "/containers/:handle/stop", [b](const Request& req, const Params& p, const Body&) {
     Json body;
@@ -371,6 +471,7 @@ std::vector<Route> Routes(Backend* b) {
     GardenError err;
     if (!b->Exists(p.at("handle"))) return Error(GardenError{ErrorKind::kContainerNotFound, "unknown handle: " + p.at("handle"), p.at("handle"), ""});
     (void)b->SetGraceTime(p.at("handle"), body.get<int64_t>(), &err);
+    reaper->Strap(p.at("handle"));
     return Ok();
   });
   add("GET", "/containers/:handle/properties", [b](const Request&, const Params& p, const Body&) {

@@ -153,6 +153,15 @@ sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
   check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
   check "$name: gaol properties" grep -q $'^garden.state\tcreated$' <<<"$("${gaol[@]}" properties g1)"
   check "$name: gaol destroy" "${gaol[@]}" destroy g1
+  # Grace time: reaped when idle that long; a client attached holds it off.
+  "${gaol[@]}" create -n short -g 1s -r "oci://$work/layout:latest" >/dev/null
+  sleep 2.5
+  check "$name: a container idle past its grace time is destroyed" bash -c "! '$bin/gaol' -t '$sock' list | grep -qx short"
+  "${gaol[@]}" create -n held -g 1s -r "oci://$work/layout:latest" >/dev/null
+  "${gaol[@]}" run held -a -c "sleep 2" </dev/null
+  check "$name: an attached client pauses the grace time" grep -qx held <<<"$("${gaol[@]}" list)"
+  sleep 2.5
+  check "$name: and the countdown starts again when it leaves" bash -c "! '$bin/gaol' -t '$sock' list | grep -qx held"
   "${gaol[@]}" run g1 -c true </dev/null 2>"$dir/gone.err"
   check "$name: gaol on a destroyed container: error: unknown handle, exit 1" \
     bash -c "[[ $? == 1 ]] && grep -qx 'error: unknown handle: g1' '$dir/gone.err'"
