@@ -45,21 +45,25 @@ if [[ -z ${_registry_sourced:-} ]]; then
   if [[ -z ${REGISTRY_WORK:-} ]]; then
     REGISTRY_WORK=$(mktemp -d /tmp/gdn-registry.XXXXXX)
     _registry_own_work=$REGISTRY_WORK
-  elif [[ ! -e $REGISTRY_WORK ]]; then
-    mkdir -p "$REGISTRY_WORK"
-    _registry_own_work=$REGISTRY_WORK
+  else
+    # Absolute: pids are told apart by the paths in their command lines.
+    REGISTRY_WORK=$(realpath -m "$REGISTRY_WORK")
+    if [[ ! -e $REGISTRY_WORK ]]; then
+      mkdir -p "$REGISTRY_WORK"
+      _registry_own_work=$REGISTRY_WORK
+    fi
   fi
   export REGISTRY_WORK
 fi
 
 _registry_err() { echo "registry: $*" >&2; }
 
-# The real interpreter: a pyenv shim costs 0.2 s a call and is a bash script in ps.
-_registry_python() {
+# Sets $_registry_py to the real interpreter behind python3: a pyenv shim costs 0.2 s a call.
+# Called in the caller's shell (not in $(...)), so that it is looked up once.
+_registry_find_python() {
   if [[ -z ${_registry_py:-} ]]; then
-    _registry_py=$(python3 -c 'import sys; print(sys.executable)') || return 1
+    _registry_py=$(python3 -c 'import sys; print(sys.executable)') || { _registry_err "no python3"; return 1; }
   fi
-  echo "$_registry_py"
 }
 
 # True while PID runs (a zombie counts as gone) and its command line names DIR: a pid that
@@ -93,15 +97,18 @@ _registry_kill() {  # PID DIR
 # A port free on 127.0.0.1 now. Another process may still take it before the registry binds
 # it, so registry_start retries on "address already in use".
 _registry_free_port() {
-  "$(_registry_python)" -c 'import socket
+  "$_registry_py" -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
 _registry_port_free() {  # PORT: true if nothing listens there and we may bind it
-  "$(_registry_python)" -c 'import socket, sys
+  # SO_REUSEADDR as Go's listeners do: the connections of the last run, in TIME_WAIT on
+  # that port, do not keep the registry from it.
+  "$_registry_py" -c 'import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -142,12 +149,14 @@ registry_start() {
   if [[ -n ${!pid_var:-} ]] && _registry_is_ours "${!pid_var}" "$dir"; then
     _registry_err "registry_start: $name is already running"; return 1
   fi
+  # What a previous run of NAME exported and this one may not set again.
+  unset "REGISTRY_${upper}_REALM" "REGISTRY_${upper}_SERVICE" "REGISTRY_${upper}_CA" "REGISTRY_${upper}_CERTS"
   # A restart keeps the old address when it can: a test may want the registry "back".
   local old_port=""
   [[ -d $dir && -n ${!addr_var:-} ]] && old_port=${!addr_var##*:}
   mkdir -p "$dir/data" || return 1
   [[ " ${_registry_names[*]} " == *" $name "* ]] || _registry_names+=("$name")
-  local py; py=$(_registry_python) || { _registry_err "no python3"; return 1; }
+  _registry_find_python || return 1
   local timeout=${REGISTRY_START_TIMEOUT:-15}
   local scheme=http
   local t0; t0=$(date +%s%N)
@@ -203,7 +212,7 @@ registry_start() {
     $tls && targs+=(--tls-cert "$dir/tls.crt" --tls-key "$dir/tls.key")
     rm -f "$dir/token.port"
     # --pdeathsig: should this shell die without its EXIT trap (SIGKILL), the service dies too.
-    setpriv --pdeathsig KILL "$py" "$dir/token_server.py" "${targs[@]}" >"$dir/token.out" 2>&1 &
+    setpriv --pdeathsig KILL "$_registry_py" "$dir/token_server.py" "${targs[@]}" >"$dir/token.out" 2>&1 &
     _registry_setvar "$token_pid_var" $!
     local i
     for ((i = 0; i < timeout * 50; i++)); do
@@ -259,6 +268,8 @@ health:
   storagedriver:
     enabled: false
 EOF
+    local log_from
+    log_from=$(($(stat -c %s "$dir/log" 2>/dev/null || echo 0) + 1))
     # A clean environment: docker-registry reads every REGISTRY_* variable as configuration,
     # and this library exports several.
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin setpriv --pdeathsig KILL \
@@ -267,14 +278,19 @@ EOF
     _registry_setvar "$pid_var" "$pid"
     local i
     for ((i = 0; i < timeout * 50; i++)); do
-      code=$(curl -sk --noproxy '*' --max-time 2 -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" 2>/dev/null) || true
-      if [[ $code == 200 || $code == 401 ]]; then started=true; break; fi
       _registry_is_ours "$pid" "$dir" || break
+      # Its own log must say it bound the port before /v2/ counts: in a port race, whoever
+      # took the port may answer /v2/ (another test's registry) or never answer at all.
+      if ! tail -c "+$log_from" "$dir/log" | grep -q "listening on 127\.0\.0\.1:$port\b"; then
+        sleep 0.02; continue
+      fi
+      code=$(curl -sk --noproxy '*' --max-time 1 -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$port/v2/" 2>/dev/null) || true
+      if [[ $code == 200 || $code == 401 ]]; then started=true; break; fi
       sleep 0.02
     done
     $started && break
     _registry_kill "$pid" "$dir"
-    grep -q 'address already in use' "$dir/log" 2>/dev/null || break
+    tail -c "+$log_from" "$dir/log" | grep -q 'address already in use' || break
     echo "registry: port $port was taken, trying another" >>"$dir/log"
   done
   if ! $started; then
@@ -293,9 +309,10 @@ EOF
 }
 
 registry_stop() {
-  local name=${1:?registry_stop NAME}
+  local name=${1:-}
   local -  # from an EXIT trap under errexit too, it must run to the end
   set +e
+  [[ $name =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || { _registry_err "registry_stop NAME: no registry '$name'"; return 2; }
   local upper=${name^^} dir=$REGISTRY_WORK/$name v
   for v in "REGISTRY_${upper}_PID" "REGISTRY_${upper}_TOKEN_PID"; do
     [[ -n ${!v:-} ]] && _registry_kill "${!v}" "$dir"
@@ -371,7 +388,8 @@ registry_corrupt_blob() {  # NAME [REPO] DIGEST
   fi
   # Inverting bytes always changes them; the registry serves the file as it is, with its
   # recorded size, so the client reads every byte and only the digest check can catch it.
-  "$(_registry_python)" - "$f" <<'PY'
+  _registry_find_python || return 1
+  "$_registry_py" - "$f" <<'PY'
 import os, sys
 path = sys.argv[1]
 size = os.path.getsize(path)
@@ -418,7 +436,8 @@ make_oci_layout() {
   fi
   local busybox=${REGISTRY_BUSYBOX:-/bin/busybox}
   [[ -f $busybox ]] || { _registry_err "make_oci_layout: no $busybox"; return 1; }
-  "$(_registry_python)" - "$dir" "$tag" "$busybox" "$index" "${arches[@]}" <<'PY'
+  _registry_find_python || return 1
+  "$_registry_py" - "$dir" "$tag" "$busybox" "$index" "${arches[@]}" <<'PY'
 import gzip, hashlib, io, json, os, sys, tarfile
 
 out, tag, busybox, force_index, arches = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "true", sys.argv[5:]
