@@ -5,7 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
+#include "lib/proto_json.h"
+#include "nlohmann/json.hpp"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/status.h"
@@ -14,13 +15,15 @@ namespace gdn {
 
 absl::Status ParseJson(absl::string_view json, google::protobuf::Message* msg,
                        const ParseOptions& options) {
-  google::protobuf::util::JsonParseOptions parse_options;
-  parse_options.ignore_unknown_fields = options.ignore_unknown_fields;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), msg, parse_options);
-  if (!status.ok()) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(json.begin(), json.end(), nullptr, false);
+  if (doc.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid ", msg->GetDescriptor()->name(),
-                                                   " document: ", status.message().ToString()));
+                                                   " document: malformed JSON"));
+  }
+  absl::Status s = JsonToProto(doc, msg, options.ignore_unknown_fields);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", msg->GetDescriptor()->name(),
+                                                   " document: ", s.message()));
   }
   return absl::OkStatus();
 }
@@ -39,15 +42,11 @@ absl::Status ReadJsonMessage(absl::string_view path, google::protobuf::Message* 
 }
 
 std::string ToJson(const google::protobuf::Message& msg, const PrintOptions& options) {
-  google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = !options.json_names;
-  print_options.add_whitespace = options.pretty;
-  print_options.always_print_primitive_fields = options.defaults;
-  std::string out;
-  // Printing a valid message cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(msg, &out, print_options);
-  if (out.empty() || out.back() != '\n') out.push_back('\n');
-  return out;
+  ProtoJsonOptions o;
+  o.json_names = options.json_names;
+  o.defaults = options.defaults;
+  return ProtoToJson(msg, o).dump(options.pretty ? 2 : -1, ' ', false,
+                                  nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 absl::Status WriteJsonToStdout(const google::protobuf::Message& msg,

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/json_util.h"
+#include "lib/proto_json.h"
 #include "nlohmann/json.hpp"
 
 namespace gdn {
@@ -81,58 +81,6 @@ absl::Status Canonicalize(Json& node, const Descriptor* d, const GoJsonReadOptio
   return absl::OkStatus();
 }
 
-bool Is64Bit(const FieldDescriptor* f) {
-  switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT64:
-    case FieldDescriptor::CPPTYPE_UINT64:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Protobuf prints 64-bit integers as strings; Go peers want numbers.
-void NumberFrom(Json& value, const FieldDescriptor* f) {
-  if (!value.is_string()) return;
-  const std::string& s = value.get_ref<const std::string&>();
-  if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-    int64_t n;
-    if (absl::SimpleAtoi(s, &n)) value = n;
-  } else {
-    uint64_t n;
-    if (absl::SimpleAtoi(s, &n)) value = n;
-  }
-}
-
-void Numberize(Json& node, const Descriptor* d) {
-  if (!node.is_object() || IsWellKnown(d)) return;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const FieldDescriptor* f = d->FindFieldByName(it.key());
-    for (int i = 0; f == nullptr && i < d->field_count(); ++i) {
-      if (d->field(i)->json_name() == it.key()) f = d->field(i);
-    }
-    if (f == nullptr) continue;
-    Json& value = it.value();
-    if (f->is_map()) {
-      const FieldDescriptor* v = f->message_type()->map_value();
-      for (auto& [k, entry] : value.items()) {
-        (void)k;
-        if (Is64Bit(v)) NumberFrom(entry, v);
-        if (v->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) Numberize(entry, v->message_type());
-      }
-    } else if (f->is_repeated() && value.is_array()) {
-      for (Json& entry : value) {
-        if (Is64Bit(f)) NumberFrom(entry, f);
-        if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) Numberize(entry, f->message_type());
-      }
-    } else if (Is64Bit(f)) {
-      NumberFrom(value, f);
-    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      Numberize(value, f->message_type());
-    }
-  }
-}
-
 }  // namespace
 
 absl::Status GoJsonToMessage(absl::string_view json, google::protobuf::Message* msg,
@@ -149,27 +97,22 @@ absl::Status GoJsonToMessage(absl::string_view json, google::protobuf::Message* 
   }
   absl::Status canonical = Canonicalize(doc, msg->GetDescriptor(), options, "");
   if (!canonical.ok()) return canonical;
-  std::string normalized = doc.dump();
-  google::protobuf::util::JsonParseOptions parse_options;
-  parse_options.ignore_unknown_fields = options.ignore_unknown_fields;
-  auto status = google::protobuf::util::JsonStringToMessage(normalized, msg, parse_options);
-  if (!status.ok()) {
+  absl::Status parsed = JsonToProto(doc, msg, options.ignore_unknown_fields);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", msg->GetDescriptor()->name(), ": ", status.message().ToString()));
+        absl::StrCat("invalid ", msg->GetDescriptor()->name(), ": ", parsed.message()));
   }
   return absl::OkStatus();
 }
 
 std::string MessageToGoJson(const google::protobuf::Message& msg,
                             const GoJsonWriteOptions& options) {
-  google::protobuf::util::JsonPrintOptions print_options;
-  print_options.preserve_proto_field_names = !options.json_names;
-  print_options.always_print_primitive_fields = options.emit_zero_values;
-  print_options.always_print_enums_as_ints = options.enums_as_numbers;
-  std::string text;
-  (void)google::protobuf::util::MessageToJsonString(msg, &text, print_options);
-  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  Numberize(doc, msg.GetDescriptor());
+  ProtoJsonOptions o;
+  o.json_names = options.json_names;
+  o.defaults = options.emit_zero_values;
+  o.enums_as_numbers = options.enums_as_numbers;
+  o.int64_as_numbers = true;
+  Json doc = ProtoToJson(msg, o);
   return doc.dump(options.indent, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 

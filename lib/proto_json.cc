@@ -1,0 +1,277 @@
+#include "lib/proto_json.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+#include "lib/status.h"
+
+namespace gdn {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::EnumValueDescriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+using Json = nlohmann::ordered_json;
+
+absl::Status Bad(const std::string& path, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "the document" : path, ": ", why));
+}
+
+// An integer from a JSON number (integral) or a string holding one, within [lo, hi].
+template <typename T>
+absl::Status Integer(const Json& v, const std::string& path, T* out) {
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned()) {
+      uint64_t u = v.get<uint64_t>();
+      if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return Bad(path, "out of range");
+      *out = static_cast<T>(u);
+      return absl::OkStatus();
+    }
+    int64_t i = v.get<int64_t>();
+    if (i < 0 && !std::numeric_limits<T>::is_signed) return Bad(path, "negative for an unsigned field");
+    if (std::numeric_limits<T>::is_signed &&
+        (i < static_cast<int64_t>(std::numeric_limits<T>::min()) || i > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
+      return Bad(path, "out of range");
+    }
+    if (!std::numeric_limits<T>::is_signed && static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      return Bad(path, "out of range");
+    }
+    *out = static_cast<T>(i);
+    return absl::OkStatus();
+  }
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::floor(d) != d || d < static_cast<double>(std::numeric_limits<T>::min()) ||
+        d > static_cast<double>(std::numeric_limits<T>::max())) {
+      return Bad(path, "not an integer in range");
+    }
+    *out = static_cast<T>(d);
+    return absl::OkStatus();
+  }
+  if (v.is_string()) {
+    T n = 0;
+    if (!absl::SimpleAtoi(v.get<std::string>(), &n)) return Bad(path, "not an integer");
+    *out = n;
+    return absl::OkStatus();
+  }
+  return Bad(path, "expected an integer");
+}
+
+absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& path, Message* msg, bool repeated,
+                   bool ignore_unknown);
+
+absl::Status Object(const Json& json, Message* msg, const std::string& path, bool ignore_unknown) {
+  if (!json.is_object()) return Bad(path, "expected an object");
+  const Descriptor* d = msg->GetDescriptor();
+  const Reflection* r = msg->GetReflection();
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    const std::string& key = it.key();
+    const FieldDescriptor* f = d->FindFieldByName(key);
+    for (int i = 0; f == nullptr && i < d->field_count(); ++i) {
+      if (d->field(i)->json_name() == key) f = d->field(i);
+    }
+    std::string sub = path.empty() ? key : absl::StrCat(path, ".", key);
+    if (f == nullptr) {
+      if (ignore_unknown) continue;
+      return Bad(sub, absl::StrCat("no such field in ", d->name()));
+    }
+    const Json& v = it.value();
+    if (v.is_null()) {
+      r->ClearField(msg, f);
+      continue;
+    }
+    if (f->is_map()) {
+      if (!v.is_object()) return Bad(sub, "expected an object (a map)");
+      const Descriptor* entry = f->message_type();
+      const FieldDescriptor* kf = entry->map_key();
+      const FieldDescriptor* vf = entry->map_value();
+      for (auto e = v.begin(); e != v.end(); ++e) {
+        Message* m = r->AddMessage(msg, f);
+        const Reflection* er = m->GetReflection();
+        if (kf->cpp_type() != FieldDescriptor::CPPTYPE_STRING) return Bad(sub, "only string map keys are handled");
+        er->SetString(m, kf, e.key());
+        RETURN_IF_ERROR(Value(e.value(), vf, absl::StrCat(sub, "[", e.key(), "]"), m, false, ignore_unknown));
+      }
+      continue;
+    }
+    if (f->is_repeated()) {
+      if (!v.is_array()) return Bad(sub, "expected an array");
+      for (size_t i = 0; i < v.size(); ++i) {
+        RETURN_IF_ERROR(Value(v[i], f, absl::StrCat(sub, "[", i, "]"), msg, true, ignore_unknown));
+      }
+      continue;
+    }
+    RETURN_IF_ERROR(Value(v, f, sub, msg, false, ignore_unknown));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& path, Message* msg, bool repeated,
+                   bool ignore_unknown) {
+  const Reflection* r = msg->GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      Message* sub = repeated ? r->AddMessage(msg, f) : r->MutableMessage(msg, f);
+      return Object(v, sub, path, ignore_unknown);
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      if (!v.is_string()) return Bad(path, "expected a string");
+      std::string s = v.get<std::string>();
+      if (f->type() == FieldDescriptor::TYPE_BYTES) {
+        std::string raw;
+        if (!absl::Base64Unescape(s, &raw) && !absl::WebSafeBase64Unescape(s, &raw)) return Bad(path, "not base64");
+        s = raw;
+      }
+      repeated ? r->AddString(msg, f, s) : r->SetString(msg, f, s);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      if (!v.is_boolean()) return Bad(path, "expected true or false");
+      repeated ? r->AddBool(msg, f, v.get<bool>()) : r->SetBool(msg, f, v.get<bool>());
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT32: {
+      int32_t n = 0;
+      RETURN_IF_ERROR(Integer(v, path, &n));
+      repeated ? r->AddInt32(msg, f, n) : r->SetInt32(msg, f, n);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t n = 0;
+      RETURN_IF_ERROR(Integer(v, path, &n));
+      repeated ? r->AddInt64(msg, f, n) : r->SetInt64(msg, f, n);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      uint32_t n = 0;
+      RETURN_IF_ERROR(Integer(v, path, &n));
+      repeated ? r->AddUInt32(msg, f, n) : r->SetUInt32(msg, f, n);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t n = 0;
+      RETURN_IF_ERROR(Integer(v, path, &n));
+      repeated ? r->AddUInt64(msg, f, n) : r->SetUInt64(msg, f, n);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      double d;
+      if (v.is_number()) {
+        d = v.get<double>();
+      } else if (v.is_string() && absl::SimpleAtod(v.get<std::string>(), &d)) {
+      } else {
+        return Bad(path, "expected a number");
+      }
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+        repeated ? r->AddDouble(msg, f, d) : r->SetDouble(msg, f, d);
+      } else {
+        repeated ? r->AddFloat(msg, f, static_cast<float>(d)) : r->SetFloat(msg, f, static_cast<float>(d));
+      }
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const EnumValueDescriptor* e = nullptr;
+      if (v.is_string()) {
+        e = f->enum_type()->FindValueByName(v.get<std::string>());
+      } else if (v.is_number_integer()) {
+        e = f->enum_type()->FindValueByNumber(v.get<int>());
+      }
+      if (e == nullptr) return Bad(path, absl::StrCat("not a value of ", f->enum_type()->name()));
+      repeated ? r->AddEnum(msg, f, e) : r->SetEnum(msg, f, e);
+      return absl::OkStatus();
+    }
+  }
+  return Bad(path, "unsupported field type");
+}
+
+Json Scalar(const Message& msg, const FieldDescriptor* f, int index, const ProtoJsonOptions& o) {
+  const Reflection* r = msg.GetReflection();
+  bool rep = index >= 0;
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return ProtoToJson(rep ? r->GetRepeatedMessage(msg, f, index) : r->GetMessage(msg, f), o);
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string s = rep ? r->GetRepeatedString(msg, f, index) : r->GetString(msg, f);
+      if (f->type() == FieldDescriptor::TYPE_BYTES) return absl::Base64Escape(s);
+      return s;
+    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return rep ? r->GetRepeatedBool(msg, f, index) : r->GetBool(msg, f);
+    case FieldDescriptor::CPPTYPE_INT32:
+      return rep ? r->GetRepeatedInt32(msg, f, index) : r->GetInt32(msg, f);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return rep ? r->GetRepeatedUInt32(msg, f, index) : r->GetUInt32(msg, f);
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t n = rep ? r->GetRepeatedInt64(msg, f, index) : r->GetInt64(msg, f);
+      return o.int64_as_numbers ? Json(n) : Json(std::to_string(n));
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t n = rep ? r->GetRepeatedUInt64(msg, f, index) : r->GetUInt64(msg, f);
+      return o.int64_as_numbers ? Json(n) : Json(std::to_string(n));
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return rep ? r->GetRepeatedDouble(msg, f, index) : r->GetDouble(msg, f);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return rep ? r->GetRepeatedFloat(msg, f, index) : r->GetFloat(msg, f);
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const EnumValueDescriptor* e = rep ? r->GetRepeatedEnum(msg, f, index) : r->GetEnum(msg, f);
+      return o.enums_as_numbers ? Json(e->number()) : Json(e->name());
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status JsonToProto(const Json& json, Message* msg, bool ignore_unknown_fields) {
+  return Object(json, msg, "", ignore_unknown_fields);
+}
+
+Json ProtoToJson(const Message& msg, const ProtoJsonOptions& o) {
+  Json out = Json::object();
+  const Descriptor* d = msg.GetDescriptor();
+  const Reflection* r = msg.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    std::string key = o.json_names ? f->json_name() : f->name();
+    if (f->is_map()) {
+      int n = r->FieldSize(msg, f);
+      if (n == 0 && !o.defaults) continue;
+      // Sorted by key, so that output is stable.
+      std::map<std::string, Json> entries;
+      for (int k = 0; k < n; ++k) {
+        const Message& e = r->GetRepeatedMessage(msg, f, k);
+        const Descriptor* ed = e.GetDescriptor();
+        entries[e.GetReflection()->GetString(e, ed->map_key())] = Scalar(e, ed->map_value(), -1, o);
+      }
+      Json obj = Json::object();
+      for (auto& [k, v] : entries) obj[k] = std::move(v);
+      out[key] = std::move(obj);
+    } else if (f->is_repeated()) {
+      int n = r->FieldSize(msg, f);
+      if (n == 0 && !o.defaults) continue;
+      Json arr = Json::array();
+      for (int k = 0; k < n; ++k) arr.push_back(Scalar(msg, f, k, o));
+      out[key] = std::move(arr);
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE || f->has_presence()) {
+      if (r->HasField(msg, f)) out[key] = Scalar(msg, f, -1, o);
+    } else {
+      if (!o.defaults && !r->HasField(msg, f)) continue;  // proto3: "has" means not default
+      out[key] = Scalar(msg, f, -1, o);
+    }
+  }
+  return out;
+}
+
+}  // namespace gdn
