@@ -646,7 +646,7 @@ absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& 
       if (parent < 0) break;
       UniqueFd p(parent);
       if (mkdirat(p.get(), std::string(part).c_str(), 0755) != 0) break;
-      if (!o_.rootless) (void)fchownat(p.get(), std::string(part).c_str(), uid, gid, 0);
+      if (!o_.rootless) (void)!fchownat(p.get(), std::string(part).c_str(), uid, gid, 0);
     }
   }
   Json process = {{"terminal", false}, {"user", {{"uid", uid}, {"gid", gid}}}, {"args", args},
