@@ -7,7 +7,9 @@
 //              [--uid-map-start N --uid-map-length N --gid-map-start N --gid-map-length N]
 //              [--default-rootfs PATH] [--default-grace-time DURATION] [--max-containers N]
 //              [--docker-registry HOST] [--insecure-docker-registry HOST]... [--assets-dir DIR]
-//              [--destroy-containers-on-startup] [--skip-setup] [--log-level L] ...
+//              [--destroy-containers-on-startup] [--skip-setup [--setup-config-dir DIR]] ...
+//   With --skip-setup, a rootless server first checks that `setup` prepared the host for its
+//   user (its record in /etc/gdn/setup/<uid>.json): exit 5, "run setup", if not.
 //   gdn setup ...   runs `setup` (installed beside gdn) with the same arguments
 //
 // By default the plugins are our own binaries beside gdn (or in --assets-dir): image-store
@@ -35,6 +37,7 @@
 #include "lib/status.h"
 #include "lib/subid.h"
 #include "lib/subprocess.h"
+#include "setup/record.h"
 
 namespace gdn::server {
 namespace {
@@ -56,11 +59,15 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
                   {"default-grace-time"}, {"docker-registry"}, {"insecure-docker-registry"}, {"max-containers"},
                   {"port-pool-start"}, {"port-pool-size"}, {"dns-server"}, {"additional-dns-server"},
                   {"log-level"}, {"destroy-containers-on-startup", 0, false}, {"properties-path"},
-                  {"external-ip"}, {"network-pool"}, {"tag"}},
+                  {"external-ip"}, {"network-pool"}, {"tag"}, {"setup-config-dir"}},
                  false));
   if (!f.positional.empty()) return UsageError("gdn server takes flags only");
   BackendOptions o;
   uid_t uid = geteuid();
+  // The seed's --skip-setup: `sudo gdn setup` prepared this host; check that it did, for us.
+  if (f.Bool("skip-setup") && uid != 0) {
+    RETURN_IF_ERROR(setup::CheckSetup(uid, f.Get("setup-config-dir", setup::kDefaultConfigDir)));
+  }
   std::string home = getenv("HOME") != nullptr ? getenv("HOME") : "/tmp";
   o.depot = f.Get("depot", uid == 0 ? "/var/lib/gdn/depot" : home + "/.local/share/gdn/depot");
   o.assets = f.Get("assets-dir", SelfDir());

@@ -170,4 +170,12 @@ sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
 run_case root root
 run_case rootless gdn-test
 
+# --skip-setup (the seed's flag): a user the host was not set up for is told to run setup.
+mkdir -p "$work/nosetup" && chown gdn-test:gdn-test "$work/nosetup"
+setpriv --reuid=gdn-test --regid=gdn-test --clear-groups env PATH=/usr/bin:/bin HOME="$work/nosetup" \
+  "$bin/gdn" server --skip-setup --setup-config-dir "$work/nosetup/etc" --depot "$work/nosetup/depot" \
+  --bind-socket "$work/nosetup/gdn.sock" 2>"$work/nosetup/err"
+check "--skip-setup without setup: exit 5" test $? = 5
+check "--skip-setup without setup: says to run setup" grep -q 'run .*setup --rootless-uid' "$work/nosetup/err"
+
 junit_finish gdn_server_test
