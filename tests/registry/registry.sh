@@ -77,6 +77,13 @@ _registry_is_ours() {
   [[ $cmd == *"$dir/"* ]]
 }
 
+_registry_alive() {  # PID: running, not a zombie
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
 _registry_kill() {  # PID DIR
   local pid=$1 dir=$2 i
   if _registry_is_ours "$pid" "$dir"; then
@@ -217,7 +224,7 @@ registry_start() {
     local i
     for ((i = 0; i < timeout * 50; i++)); do
       [[ -s $dir/token.port ]] && break
-      _registry_is_ours "${!token_pid_var}" "$dir" || break
+      _registry_alive "${!token_pid_var}" || break
       sleep 0.02
     done
     if [[ ! -s $dir/token.port ]]; then
@@ -278,7 +285,9 @@ EOF
     _registry_setvar "$pid_var" "$pid"
     local i
     for ((i = 0; i < timeout * 50; i++)); do
-      _registry_is_ours "$pid" "$dir" || break
+      # Our own child, not reaped yet, so its pid cannot have been reused: only whether it
+      # still runs matters (right after the fork its cmdline is still this shell's).
+      _registry_alive "$pid" || break
       # Its own log must say it bound the port before /v2/ counts: in a port race, whoever
       # took the port may answer /v2/ (another test's registry) or never answer at all.
       if ! tail -c "+$log_from" "$dir/log" | grep -q "listening on 127\.0\.0\.1:$port\b"; then
