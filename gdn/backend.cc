@@ -31,17 +31,6 @@
 namespace gdn::server {
 namespace {
 
-// A JSON field looked up as Go does: the exact key, else ignoring ASCII case.
-const Json* Field(const Json& obj, const std::string& key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it != obj.end()) return &*it;
-  for (auto i = obj.begin(); i != obj.end(); ++i) {
-    if (absl::EqualsIgnoreCase(i.key(), key)) return &*i;
-  }
-  return nullptr;
-}
-
 std::string Str(const Json& obj, const std::string& key) {
   const Json* v = Field(obj, key);
   return v != nullptr && v->is_string() ? v->get<std::string>() : "";
@@ -99,6 +88,16 @@ GardenError NotFound(const std::string& handle) {
 }
 
 }  // namespace
+
+const Json* Field(const Json& obj, const std::string& key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it != obj.end()) return &*it;
+  for (auto i = obj.begin(); i != obj.end(); ++i) {
+    if (absl::EqualsIgnoreCase(i.key(), key)) return &*i;
+  }
+  return nullptr;
+}
 
 Backend::Backend(BackendOptions options) : o_(std::move(options)) {
   (void)MakeDirs(o_.depot, 0700);

@@ -54,6 +54,9 @@ struct GardenError {
 // Ordered: responses keep Garden's key order.
 using Json = nlohmann::ordered_json;
 
+// A JSON field looked up as Go does: the exact key, else ignoring ASCII case.
+const Json* Field(const Json& obj, const std::string& key);
+
 class Backend {
  public:
   explicit Backend(BackendOptions options);

@@ -236,18 +236,9 @@ void Attachment(Conn& conn, int status, const std::string& dir, const std::strin
       Json frame = Json::parse(buffer.substr(0, nl), nullptr, false);
       buffer.erase(0, nl + 1);
       if (!frame.is_object()) continue;
-      auto get = [&](const char* k) -> const Json* {
-        for (auto it = frame.begin(); it != frame.end(); ++it) {
-          if (absl::EqualsIgnoreCase(it.key(), k)) return &*it;
-        }
-        return nullptr;
-      };
+      auto get = [&](const char* k) { return Field(frame, k); };
       if (const Json* tty = get("tty"); tty != nullptr && tty->is_object()) {
-        const Json* ws = nullptr;
-        for (auto it = tty->begin(); it != tty->end(); ++it) {
-          if (absl::EqualsIgnoreCase(it.key(), "window_size")) ws = &*it;
-        }
-        if (ws != nullptr) {
+        if (const Json* ws = Field(*tty, "window_size"); ws != nullptr) {
           (void)attach::Resize(dir, ws->value("rows", 24u), ws->value("columns", 80u));
         }
       } else if (get("source") != nullptr) {
@@ -493,11 +484,7 @@ std::vector<Route> Routes(Backend* b) {
     if (!ParseBody(req, &body, &why)) return Error(why);
     GardenError err;
     std::string value;
-    if (body.is_object()) {
-      for (auto it = body.begin(); it != body.end(); ++it) {
-        if (absl::EqualsIgnoreCase(it.key(), "value") && it->is_string()) value = *it;
-      }
-    }
+    if (const Json* v = Field(body, "value"); v != nullptr && v->is_string()) value = *v;
     return b->SetProperty(p.at("handle"), p.at("key"), value, &err) ? Ok() : Error(err);
   });
   add("DELETE", "/containers/:handle/properties/:key", [b](const Request&, const Params& p, const Body&) {

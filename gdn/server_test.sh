@@ -3,20 +3,12 @@
 # socket, driven by raw HTTP (curl, and python for the hijacked process streams), with an
 # image from an OCI layout made here. No network plugin.
 set -uo pipefail
-if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
-  [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
-  echo "SKIP: needs root and the test user"; exit 0
-fi
 runfiles=${TEST_SRCDIR:-$PWD/..}/${TEST_WORKSPACE:-gdn}
-work=$(mktemp -d /tmp/gdn-server-test.XXXXXX)
-chmod 755 "$work"
-cd "$work"
-bin=$work/bin
-mkdir -p "$bin"
+source "$runfiles/tests/junit.sh"
+privileged_work server-test
 install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/gdn/gaol" "$runfiles/spawn/spawn" "$runfiles/attach/attach" \
   "$runfiles/attach/attach-keeper" "$runfiles/image/image-store" "$runfiles/image/image-unpack" \
   "$runfiles/image/image-fetch" "$bin/"
-install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 server_pids=()
 cleanup() {
   for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
@@ -27,7 +19,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-source "$runfiles/tests/junit.sh"
 
 bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||
   { echo "FAIL: making the layout"; exit 1; }

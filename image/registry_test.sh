@@ -3,18 +3,10 @@
 # htpasswd Basic auth, with a token service, over TLS), filled by skopeo from OCI layouts
 # made here. All traffic stays on loopback.
 set -uo pipefail
-if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
-  [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
-  echo "SKIP: needs root and the test user"; exit 0
-fi
 runfiles=${TEST_SRCDIR:-$PWD/..}/${TEST_WORKSPACE:-gdn}
-work=$(mktemp -d /tmp/gdn-registry-test.XXXXXX)
-chmod 755 "$work"
-cd "$work"
-bin=$work/bin
-mkdir -p "$bin"
+source "$runfiles/tests/junit.sh"
+privileged_work registry-test
 install -m 0755 "$runfiles/image/image-store" "$runfiles/image/image-fetch" "$runfiles/image/image-unpack" "$bin/"
-install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 export REGISTRY_WORK=$work/registries
 source "$runfiles/tests/registry/registry.sh"
 proxy_pids=()
@@ -24,7 +16,6 @@ cleanup() {
   [[ -n ${KEEP_WORK:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
-source "$runfiles/tests/junit.sh"
 
 # Images: the three-layer busybox layout, and an index of it for amd64 and arm64.
 bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||

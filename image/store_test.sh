@@ -2,18 +2,10 @@
 # image-store end to end, as root and as the unprivileged test user: an OCI layout made here
 # becomes a container root filesystem that spawn mounts (inside the container) and runs.
 set -uo pipefail
-if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
-  [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
-  echo "SKIP: needs root and the test user"; exit 0
-fi
 runfiles=${TEST_SRCDIR:-$PWD/..}/${TEST_WORKSPACE:-gdn}
-work=$(mktemp -d /tmp/gdn-image-test.XXXXXX)
-chmod 755 "$work"
-cd "$work"
-bin=$work/bin
-mkdir -p "$bin"
+source "$runfiles/tests/junit.sh"
+privileged_work image-test
 install -m 0755 "$runfiles/image/image-store" "$runfiles/image/image-unpack" "$runfiles/spawn/spawn" "$bin/"
-install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 cleanup() {
   mountpoint -q "$work/xfs" && umount "$work/xfs"
   for root in "$work"/state-*; do
@@ -23,7 +15,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-source "$runfiles/tests/junit.sh"
 
 bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-work" >/dev/null ||
   { echo "FAIL: making the layout"; exit 1; }

@@ -23,3 +23,19 @@ junit_finish() {  # junit_finish SUITE
   echo "$passes passed, $failures failed"
   [[ $failures -eq 0 ]]
 }
+
+# privileged_work NAME: the start every privileged test shares. Skips (or fails under CI)
+# unless run as root with the test user; then makes $work (mode 0755, for the test user
+# too), enters it, and makes $bin with a setuid copy of idmap from $runfiles.
+privileged_work() {
+  if [[ $(id -u) -ne 0 ]] || ! getent passwd gdn-test >/dev/null; then
+    [[ "${CI:-}" == true ]] && { echo "FAIL: needs root and gdn-test (tools/test)"; exit 1; }
+    echo "SKIP: needs root and the test user"; exit 0
+  fi
+  work=$(mktemp -d "/tmp/gdn-$1.XXXXXX")
+  chmod 755 "$work"
+  cd "$work" || exit 1
+  bin=$work/bin
+  mkdir -p "$bin"
+  install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
+}
