@@ -607,7 +607,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   for (const auto& [flag, path] : plan.joins) {
     if (flag == CLONE_NEWUSER) in_userns = true;
   }
-  if (plan.new_userns) {
+  if (plan.new_userns || plan.wait_for_parent) {
     ssize_t n = recv(fds.sync, &m, sizeof m, 0);
     if (n != sizeof m || m.type != kMapsWritten) _exit(1);  // the parent gave up
   }

@@ -8,6 +8,10 @@
 //          [--console-socket S] [--cwd DIR] [--env K=V]... [--user UID[:GID]] [--cap CAP]...
 //     state ID | kill [--all] ID [SIGNAL] | delete [--force] ID
 //     list [--format table|json] [--quiet] | ps [--format table|json] ID
+//     update [--resources FILE|-] [--memory N] [--memory-swap N] [--memory-reservation N]
+//            [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L]
+//            [--cpuset-mems L] [--pids-limit N] [--blkio-weight N] ID
+//     events [--stats] [--interval DURATION] ID
 //     spec [--bundle DIR] [--rootless] [--image FILE|-]
 //
 // Flags that podman and conmon pass to a runtime (--systemd-cgroup, --no-pivot,
@@ -18,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -69,6 +74,99 @@ absl::StatusOr<int> Int(const ParsedFlags& f, const char* name) {
 
 absl::Status Print(const std::string& text) { return WriteAll(STDOUT_FILENO, text); }
 
+const std::vector<FlagSpec> kUpdate = {
+    {"resources", 'r'}, {"memory", 'm'}, {"memory-swap"}, {"memory-reservation"},
+    {"kernel-memory"}, {"kernel-memory-tcp"}, {"cpu-shares"}, {"cpu-quota"}, {"cpu-period"},
+    {"cpu-rt-period"}, {"cpu-rt-runtime"}, {"cpuset-cpus"}, {"cpuset-mems"}, {"pids-limit"},
+    {"blkio-weight"}};
+
+// A byte count: a number with an optional k, m, g or t (powers of 1024), or -1.
+absl::StatusOr<int64_t> Bytes(const std::string& flag, const std::string& text) {
+  std::string digits = text;
+  int64_t unit = 1;
+  if (!digits.empty()) {
+    switch (absl::ascii_tolower(digits.back())) {
+      case 'k': unit = int64_t{1} << 10; break;
+      case 'm': unit = int64_t{1} << 20; break;
+      case 'g': unit = int64_t{1} << 30; break;
+      case 't': unit = int64_t{1} << 40; break;
+      default: break;
+    }
+    if (unit != 1) digits.pop_back();
+    if (unit != 1 && !digits.empty() && absl::ascii_tolower(digits.back()) == 'b') digits.pop_back();
+  }
+  int64_t n;
+  if (!absl::SimpleAtoi(digits, &n) || n < -1 || (n > 0 && n > INT64_MAX / unit)) {
+    return UsageError(absl::StrCat("--", flag, " \"", text, "\" is not a size (like 512m, 2g or -1)"));
+  }
+  return n == -1 ? -1 : n * unit;
+}
+
+absl::StatusOr<int64_t> Number(const std::string& flag, const std::string& text) {
+  int64_t n;
+  if (!absl::SimpleAtoi(text, &n)) {
+    return UsageError(absl::StrCat("--", flag, " \"", text, "\" is not a number"));
+  }
+  return n;
+}
+
+absl::StatusOr<oci::Resources> UpdateResources(const ParsedFlags& f) {
+  oci::Resources r;
+  if (f.Has("resources")) {
+    std::string path = f.Get("resources");
+    std::string text;
+    if (path == "-") {
+      ASSIGN_OR_RETURN(text, ReadAll(STDIN_FILENO));
+    } else {
+      ASSIGN_OR_RETURN(text, ReadFile(path));
+    }
+    RETURN_IF_ERROR(ParseJson(text, &r, {/*ignore_unknown_fields=*/true}));
+  }
+  if (f.Has("memory")) {
+    ASSIGN_OR_RETURN(int64_t v, Bytes("memory", f.Get("memory")));
+    r.mutable_memory()->set_limit(v);
+  }
+  if (f.Has("memory-swap")) {
+    ASSIGN_OR_RETURN(int64_t v, Bytes("memory-swap", f.Get("memory-swap")));
+    r.mutable_memory()->set_swap(v);
+  }
+  if (f.Has("memory-reservation")) {
+    ASSIGN_OR_RETURN(int64_t v, Bytes("memory-reservation", f.Get("memory-reservation")));
+    r.mutable_memory()->set_reservation(v);
+  }
+  if (f.Has("cpu-shares")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("cpu-shares", f.Get("cpu-shares")));
+    r.mutable_cpu()->set_shares(static_cast<uint64_t>(v));
+  }
+  if (f.Has("cpu-quota")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("cpu-quota", f.Get("cpu-quota")));
+    r.mutable_cpu()->set_quota(v);
+  }
+  if (f.Has("cpu-period")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("cpu-period", f.Get("cpu-period")));
+    r.mutable_cpu()->set_period(static_cast<uint64_t>(v));
+  }
+  if (f.Has("cpu-rt-period")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("cpu-rt-period", f.Get("cpu-rt-period")));
+    r.mutable_cpu()->set_realtime_period(static_cast<uint64_t>(v));
+  }
+  if (f.Has("cpu-rt-runtime")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("cpu-rt-runtime", f.Get("cpu-rt-runtime")));
+    r.mutable_cpu()->set_realtime_runtime(v);
+  }
+  if (f.Has("cpuset-cpus")) r.mutable_cpu()->set_cpus(f.Get("cpuset-cpus"));
+  if (f.Has("cpuset-mems")) r.mutable_cpu()->set_mems(f.Get("cpuset-mems"));
+  if (f.Has("pids-limit")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("pids-limit", f.Get("pids-limit")));
+    r.mutable_pids()->set_limit(v);
+  }
+  if (f.Has("blkio-weight")) {
+    ASSIGN_OR_RETURN(int64_t v, Number("blkio-weight", f.Get("blkio-weight")));
+    r.mutable_block_io()->set_weight(static_cast<uint32_t>(v));
+  }
+  return r;
+}
+
 absl::Status Dispatch(const std::string& cmd, const std::vector<std::string>& rest,
                       Runtime& runtime) {
   if (cmd == "create" || cmd == "run") {
@@ -111,6 +209,28 @@ absl::Status Dispatch(const std::string& cmd, const std::vector<std::string>& re
     if (!f.positional.empty()) return UsageError("list takes no arguments");
     ASSIGN_OR_RETURN(std::string out, runtime.List(f.Get("format"), f.Bool("quiet")));
     return Print(out);
+  }
+  if (cmd == "update") {
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, kUpdate, false));
+    ASSIGN_OR_RETURN(std::string id, One(f, "container id"));
+    ASSIGN_OR_RETURN(oci::Resources r, UpdateResources(f));
+    return runtime.Update(id, r);
+  }
+  if (cmd == "events") {
+    ASSIGN_OR_RETURN(ParsedFlags f,
+                     ParseFlags(rest, {{"stats", 0, false}, {"interval"}}, false));
+    ASSIGN_OR_RETURN(std::string id, One(f, "container id"));
+    if (f.Bool("stats")) {
+      ASSIGN_OR_RETURN(std::string out, runtime.Stats(id));
+      return Print(out);
+    }
+    absl::Duration interval = absl::Seconds(5);
+    if (f.Has("interval") &&
+        (!absl::ParseDuration(f.Get("interval"), &interval) || interval <= absl::ZeroDuration())) {
+      return UsageError(absl::StrCat("--interval \"", f.Get("interval"),
+                                     "\" is not a duration (like 5s or 500ms)"));
+    }
+    return runtime.Events(id, interval, Print);
   }
   if (cmd == "exec") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, kExec, true));
@@ -183,7 +303,8 @@ void Log(const std::string& path, const std::string& format, const absl::Status&
 
 constexpr char kUsage[] =
     "usage: spawn [--root DIR] [--log FILE] [--log-format text|json] [--idmap PATH] COMMAND\n"
-    "commands: create, start, run, exec, state, kill, delete, list, ps, spec, features\n";
+    "commands: create, start, run, exec, state, kill, delete, list, ps, update, events, spec,\n"
+    "          features\n";
 
 absl::Status Main(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(ParsedFlags global, ParseFlags(args, kGlobal, true));

@@ -39,6 +39,7 @@
 #include "lib/subprocess.h"
 #include "lib/userns.h"
 #include "lib/names.h"
+#include "spawn/cgroups.h"
 #include "spawn/config.pb.h"
 #include "spawn/init_child.h"
 #include "spawn/linux_names.h"
@@ -347,6 +348,12 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
         "process.terminal is true: pass --console-socket to receive the terminal");
   }
 
+  Cgroups cgroups;
+  if (!context.in_user_namespace || HasResources(spec.linux().resources())) {
+    ASSIGN_OR_RETURN(cgroups, Cgroups::ForContainer(spec.linux(), o.id, geteuid(), getegid()));
+  }
+  plan.wait_for_parent = !cgroups.empty();
+
   RETURN_IF_ERROR(EnsureRoot());
   std::string dir = Dir(o.id);
   if (mkdir(dir.c_str(), 0700) != 0) {
@@ -357,6 +364,16 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   }
   absl::Cleanup remove_dir = [&dir] { (void)RemoveDir(dir); };
   ASSIGN_OR_RETURN(UniqueFd lock, LockDir(dir));
+
+  RETURN_IF_ERROR(cgroups.Create());
+  absl::Cleanup remove_cgroups = [&cgroups] { (void)cgroups.Remove(/*kill=*/true); };
+  if (!cgroups.empty()) {
+    std::vector<std::string> devices;
+    for (const DeviceStep& d : plan.devices) {
+      devices.push_back(absl::StrCat(S_ISBLK(d.mode) ? "b " : "c ", d.major, ":", d.minor, " rwm"));
+    }
+    RETURN_IF_ERROR(cgroups.Apply(spec.linux().resources(), devices));
+  }
 
   UniqueFd fifo;
   if (wait_for_start) {
@@ -402,8 +419,11 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (wait_for_start) sigprocmask(SIG_SETMASK, &previous, nullptr);
   };
 
+  if (!cgroups.empty()) RETURN_IF_ERROR(cgroups.Join(pid));
   if (plan.new_userns) {
     RETURN_IF_ERROR(WriteIdMaps(pid, plan.uid_map, plan.gid_map, FindIdmap(options_.idmap)));
+  }
+  if (plan.new_userns || plan.wait_for_parent) {
     SyncMessage go = {};
     go.type = kMapsWritten;
     if (send(ours.get(), &go, sizeof go, MSG_NOSIGNAL) < 0) {
@@ -434,11 +454,14 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   for (const auto& [k, v] : spec.annotations()) (*record.mutable_annotations())[k] = v;
   record.set_new_pid_namespace((plan.clone_flags & CLONE_NEWPID) != 0);
   record.set_new_user_namespace(plan.new_userns);
+  record.set_cgroup_version(cgroups.version());
+  for (const std::string& d : cgroups.dirs()) record.add_cgroup_dirs(d);
   RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), ToJson(record), 0600));
   if (!o.pid_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(pid), 0644));
   }
   std::move(kill_init).Cancel();
+  std::move(remove_cgroups).Cancel();
   std::move(remove_dir).Cancel();
   return pid;
 }
@@ -448,6 +471,11 @@ absl::Status Runtime::Create(const CreateOptions& o) {
 }
 
 namespace {
+
+Cgroups CgroupsOf(const Record& r) {
+  return Cgroups(r.cgroup_version(),
+                 std::vector<std::string>(r.cgroup_dirs().begin(), r.cgroup_dirs().end()));
+}
 
 absl::StatusOr<Record> ReadRecord(const std::string& dir, const std::string& id) {
   Record r;
@@ -523,6 +551,8 @@ absl::Status Runtime::Kill(const std::string& id, const std::string& signal, boo
   if (status == "stopped") {
     return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
   }
+  Cgroups cgroups = CgroupsOf(r);
+  if (all && !cgroups.empty()) return cgroups.Signal(sig);  // frozen: nothing forks away
   std::vector<int> pids = all ? ContainerPids(r) : std::vector<int>{r.pid()};
   for (int pid : pids) {
     if (kill(pid, sig) != 0 && errno != ESRCH) return ErrnoError(errno, "kill", absl::StrCat(pid));
@@ -547,7 +577,10 @@ absl::Status Runtime::Delete(const std::string& id, bool force) {
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", id, "\" is running: stop it first, or delete --force"));
   }
+  Cgroups cgroups = CgroupsOf(*r);
   if (status != "stopped") {
+    // Frozen first, so that nothing escapes by forking while the rest is killed.
+    if (!cgroups.empty()) (void)cgroups.Signal(SIGKILL);
     for (int pid : ContainerPids(*r)) kill(pid, SIGKILL);
     if (!WaitGone(*r, absl::Seconds(10))) {
       return absl::UnavailableError(absl::StrCat("container \"", id, "\" did not die on SIGKILL"));
@@ -556,6 +589,9 @@ absl::Status Runtime::Delete(const std::string& id, bool force) {
   // Reap the init if it is our own child (run, or create in this process).
   int wstatus;
   waitpid(r->pid(), &wstatus, WNOHANG);
+  // Whatever is left in the cgroups (a container without its own pid namespace, or after an
+  // OOM kill of its init) goes with them.
+  RETURN_IF_ERROR(cgroups.Remove(/*kill=*/true));
   return RemoveDir(dir);
 }
 
@@ -612,7 +648,8 @@ absl::StatusOr<std::string> Runtime::List(const std::string& format, bool quiet)
 absl::StatusOr<std::string> Runtime::Ps(const std::string& id, const std::string& format) {
   RETURN_IF_ERROR(CheckContainerId(id));
   ASSIGN_OR_RETURN(Record r, ReadRecord(Dir(id), id));
-  std::vector<int> pids = ContainerPids(r);
+  Cgroups cgroups = CgroupsOf(r);
+  std::vector<int> pids = cgroups.empty() ? ContainerPids(r) : cgroups.Pids();
   if (format == "json") return absl::StrCat("[", absl::StrJoin(pids, ","), "]\n");
   if (!format.empty() && format != "table") {
     return UsageError(absl::StrCat("--format is table or json, not \"", format, "\""));
@@ -624,6 +661,68 @@ absl::StatusOr<std::string> Runtime::Ps(const std::string& id, const std::string
                     comm.ok() ? absl::StripTrailingAsciiWhitespace(*comm) : "?", "\n");
   }
   return out;
+}
+
+namespace {
+
+absl::StatusOr<Cgroups> RunningCgroups(const std::string& dir, const std::string& id,
+                                       Record* record) {
+  ASSIGN_OR_RETURN(*record, ReadRecord(dir, id));
+  if (Status(dir, *record) == "stopped") {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  Cgroups cgroups = CgroupsOf(*record);
+  if (cgroups.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", id, "\" has no cgroups (rootless without a subtree delegated by setup)"));
+  }
+  return cgroups;
+}
+
+std::string Event(const char* type, const std::string& id, const std::string& data) {
+  std::string out = absl::StrCat(R"({"type":")", type, R"(","id":")", id, "\"");
+  if (!data.empty()) absl::StrAppend(&out, R"(,"data":)", data);
+  return absl::StrCat(out, "}\n");
+}
+
+}  // namespace
+
+absl::Status Runtime::Update(const std::string& id, const oci::Resources& resources) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  std::string dir = Dir(id);
+  Record r;
+  ASSIGN_OR_RETURN(Cgroups cgroups, RunningCgroups(dir, id, &r));
+  // Device rules are set at create only: rewriting them would deny everything for a moment.
+  oci::Resources without_devices = resources;
+  without_devices.clear_devices();
+  return cgroups.Apply(without_devices);
+}
+
+absl::StatusOr<std::string> Runtime::Stats(const std::string& id) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  Record r;
+  ASSIGN_OR_RETURN(Cgroups cgroups, RunningCgroups(Dir(id), id, &r));
+  return Event("stats", id, cgroups.StatsJson());
+}
+
+absl::Status Runtime::Events(const std::string& id, absl::Duration interval,
+                             const std::function<absl::Status(const std::string&)>& out) {
+  RETURN_IF_ERROR(CheckContainerId(id));
+  std::string dir = Dir(id);
+  Record r;
+  ASSIGN_OR_RETURN(Cgroups cgroups, RunningCgroups(dir, id, &r));
+  uint64_t ooms = cgroups.OomKills();
+  absl::Time next_stats = absl::Now();
+  for (;;) {
+    uint64_t now_ooms = cgroups.OomKills();
+    for (; ooms < now_ooms; ++ooms) RETURN_IF_ERROR(out(Event("oom", id, "")));
+    if (!Alive(r)) return absl::OkStatus();
+    if (absl::Now() >= next_stats) {
+      RETURN_IF_ERROR(out(Event("stats", id, cgroups.StatsJson())));
+      next_stats = absl::Now() + interval;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
@@ -658,6 +757,7 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   }
   if (!Alive(r)) return absl::FailedPreconditionError(absl::StrCat("container \"", o.id, "\" stopped"));
   bool in_userns = r.new_user_namespace();
+  Cgroups cgroups = CgroupsOf(r);
   bool join_pid = false;
   for (const auto& ns : namespaces) join_pid = join_pid || ns.first == CLONE_NEWPID;
 
@@ -682,6 +782,11 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
       (void)!send(sync, &m, sizeof m, MSG_NOSIGNAL);
       _exit(1);
     };
+    if (!cgroups.empty()) {
+      // Moved into the container's cgroups by the parent before anything else.
+      SyncMessage go;
+      if (recv(sync, &go, sizeof go, 0) != sizeof go || go.type != kMapsWritten) _exit(1);
+    }
     for (const auto& [flag, fd] : namespaces) {
       if (setns(fd.get(), flag) != 0) fail(errno, "join a namespace of the container");
     }
@@ -730,6 +835,18 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   }
   theirs.Reset();
   console.Reset();
+  if (!cgroups.empty()) {
+    absl::Status joined = cgroups.Join(helper);
+    SyncMessage go = {};
+    go.type = kMapsWritten;
+    if (!joined.ok() || send(ours.get(), &go, sizeof go, MSG_NOSIGNAL) < 0) {
+      kill(helper, SIGKILL);
+      int wstatus;
+      waitpid(helper, &wstatus, 0);
+      if (!joined.ok()) return joined;
+      return absl::InternalError("the exec'd process died before it joined the cgroups");
+    }
+  }
 
   pid_t process_pid = helper;
   for (;;) {

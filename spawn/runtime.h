@@ -4,12 +4,15 @@
 #ifndef GDN_SPAWN_RUNTIME_H_
 #define GDN_SPAWN_RUNTIME_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "spawn/config.pb.h"
 
 namespace gdn::spawn {
 
@@ -58,6 +61,14 @@ class Runtime {
   absl::Status Delete(const std::string& id, bool force);
   absl::StatusOr<std::string> List(const std::string& format, bool quiet);
   absl::StatusOr<std::string> Ps(const std::string& id, const std::string& format);
+  // Changes the limits of a created or running container (its cgroups).
+  absl::Status Update(const std::string& id, const oci::Resources& resources);
+  // One "stats" event, as runc's `events --stats` prints it: memory, CPU, pids, block I/O.
+  absl::StatusOr<std::string> Stats(const std::string& id);
+  // A "stats" event every `interval` and an "oom" event whenever the OOM killer ends one
+  // of the container's processes, one JSON line each, until the container stops.
+  absl::Status Events(const std::string& id, absl::Duration interval,
+                      const std::function<absl::Status(const std::string&)>& out);
 
   const std::string& root() const { return root_; }
 
