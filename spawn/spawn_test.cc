@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <iostream>
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -24,6 +25,8 @@
 #include "gtest/gtest.h"
 #include "lib/file.h"
 #include "lib/testing/testing.h"
+#include "nlohmann/json.hpp"
+#include "setup/cgroups.h"
 #include "spawn/testing/bundle.h"
 
 namespace gdn::spawn {
@@ -465,6 +468,217 @@ TEST_P(SpawnTest, ExecTakesEnvCwdAndUser) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RootAndRootless, SpawnTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Rootless" : "Root"; });
+
+// Rootless without a cgroup subtree delegated by setup: a spec without resources runs, one
+// with resources is refused with exit 5 and a sentence naming setup.
+TEST_P(SpawnTest, ResourcesWithoutADelegatedSubtreeNameSetup) {
+  if (!runner_.rootless) GTEST_SKIP() << "rootless only";
+  if (access(absl::StrCat("/sys/fs/cgroup/pids/gdn-", runner_.uid).c_str(), F_OK) == 0 ||
+      access(absl::StrCat("/sys/fs/cgroup/gdn-", runner_.uid).c_str(), F_OK) == 0) {
+    GTEST_SKIP() << "this host was set up for the test user";
+  }
+  EXPECT_EQ(RunIn({"true"}).exit_code, 0);
+  bundle_->spec().mutable_linux()->mutable_resources()->mutable_pids()->set_limit(10);
+  SubprocessResult r = RunIn({"true"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_THAT(r.err, HasSubstr("run `sudo setup --rootless-uid"));
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
+// Limits, as root and as the test user with the cgroup subtrees setup delegates (made here
+// by setup's own code and undone after).
+class SpawnLimitsTest : public SpawnTest {
+ protected:
+  void SetUp() override {
+    SpawnTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    absl::StatusOr<setup::CgroupLayout> layout = setup::DetectCgroups("/sys/fs/cgroup", {});
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    layout_ = *layout;
+    if (runner_.rootless) {
+      ASSERT_TRUE(setup::EnsureCgroups(layout_, runner_.uid, runner_.gid, &delegated_).ok());
+    }
+  }
+
+  void TearDown() override {
+    SpawnTest::TearDown();
+    // Nothing of the test's containers is left in any hierarchy.
+    for (const std::string& dir : ParentDirs()) {
+      for (const char* id : {"lim", "lim2"}) {
+        EXPECT_FALSE(FileExists(absl::StrCat(dir, "/", id))) << dir << "/" << id << " was left";
+      }
+    }
+    for (auto it = delegated_.rbegin(); it != delegated_.rend(); ++it) {
+      absl::StatusOr<std::string> undone = setup::UndoCgroupAction(*it);
+      EXPECT_TRUE(undone.ok()) << undone.status();
+    }
+  }
+
+  // The folder the containers' cgroups go in, per hierarchy.
+  std::vector<std::string> ParentDirs() const {
+    std::vector<std::string> out;
+    for (const setup::CgroupHierarchy& h : layout_.hierarchies) {
+      out.push_back(absl::StrCat(h.root, "/",
+                                 runner_.rootless ? absl::StrCat("gdn-", runner_.uid) : "spawn"));
+    }
+    return out;
+  }
+
+  std::string CgroupDir(const std::string& controller, const std::string& id) const {
+    if (layout_.version == 2) return absl::StrCat(ParentDirs()[0], "/", id);
+    for (size_t i = 0; i < layout_.hierarchies.size(); ++i) {
+      for (const std::string& c : layout_.hierarchies[i].controllers) {
+        if (c == controller) return absl::StrCat(ParentDirs()[i], "/", id);
+      }
+    }
+    return "";
+  }
+
+  oci::Resources& Resources() { return *bundle_->spec().mutable_linux()->mutable_resources(); }
+
+  nlohmann::json Stats(const std::string& id) {
+    SubprocessResult r = Spawn({"events", "--stats", id});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    EXPECT_EQ(j.value("type", ""), "stats");
+    return j.is_discarded() ? nlohmann::json::object() : j["data"];
+  }
+
+  bool WaitStopped(const std::string& id) {
+    for (int i = 0; i < 1000; ++i) {
+      if (StateField(id, "status") == "stopped") return true;
+      usleep(10000);
+    }
+    return false;
+  }
+
+  setup::CgroupLayout layout_;
+  std::vector<setup::Action> delegated_;
+};
+
+TEST_P(SpawnLimitsTest, AForkBombStopsAtThePidsLimitAndDeleteEndsIt) {
+  Resources().mutable_pids()->set_limit(32);
+  SetArgs({"sh", "-c", "b() { b | b & }; b 2>/dev/null; sleep 1000"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  std::string pids_dir = CgroupDir("pids", "lim");
+  std::string current;
+  for (int i = 0; i < 300; ++i) {
+    current = std::string(absl::StripAsciiWhitespace(*ReadFile(pids_dir + "/pids.current")));
+    if (current == "32") break;
+    usleep(10000);
+  }
+  EXPECT_EQ(current, "32");
+  nlohmann::json stats = Stats("lim");
+  EXPECT_EQ(stats["pids"]["limit"], 32);
+  EXPECT_LE(stats["pids"]["current"].get<int>(), 32);
+  EXPECT_THAT(*ReadFile(pids_dir + "/pids.events"), Not(HasSubstr("max 0")));
+  // The host is fine: we can still fork.
+  SubprocessOptions o;
+  o.argv = {"true"};
+  EXPECT_TRUE(RunSubprocess(o)->ok());
+  // delete --force freezes the cgroup, kills all and removes it: nothing forked away.
+  EXPECT_EQ(Spawn({"delete", "--force", "lim"}).exit_code, 0);
+  EXPECT_FALSE(FileExists(pids_dir));
+}
+
+TEST_P(SpawnLimitsTest, AMemoryHogIsOomKilledAndTheOomReported) {
+  Resources().mutable_memory()->set_limit(32 << 20);
+  SetArgs({"dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"});
+  ASSERT_EQ(Spawn({"create", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  // `events` streams until the container stops.
+  std::vector<std::string> argv = {bins_->spawn(), "--root", state_->path(), "events",
+                                   "--interval", "10s", "lim"};
+  SubprocessResult events;
+  std::thread watcher([&] { events = testing::RunAs(runner_, argv); });
+  usleep(300000);
+  ASSERT_EQ(Spawn({"start", "lim"}).exit_code, 0);
+  watcher.join();
+  EXPECT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_THAT(events.out, HasSubstr(R"({"type":"oom","id":"lim"})"));
+  EXPECT_THAT(events.out, HasSubstr(R"({"type":"stats","id":"lim")"));
+  EXPECT_TRUE(WaitStopped("lim"));
+  std::string oom = *ReadFile(CgroupDir("memory", "lim") +
+                              (layout_.version == 2 ? "/memory.events" : "/memory.oom_control"));
+  EXPECT_THAT(oom, HasSubstr("oom_kill 1"));
+  // A plain delete removes the cgroup after the OOM.
+  EXPECT_EQ(Spawn({"delete", "lim"}).exit_code, 0);
+  EXPECT_FALSE(FileExists(CgroupDir("memory", "lim")));
+}
+
+TEST_P(SpawnLimitsTest, ACpuQuotaOfAFifthHoldsABusyLoopNearAFifth) {
+  Resources().mutable_cpu()->set_quota(20000);
+  Resources().mutable_cpu()->set_period(100000);
+  SetArgs({"sh", "-c", "while :; do :; done"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  usleep(300000);
+  uint64_t before = Stats("lim")["cpu"]["usage"]["total"];
+  absl::Time start = absl::Now();
+  usleep(3000000);
+  uint64_t after = Stats("lim")["cpu"]["usage"]["total"];
+  double share = static_cast<double>(after - before) /
+                 static_cast<double>(absl::ToInt64Nanoseconds(absl::Now() - start));
+  std::cout << "busy loop under a 0.2 CPU quota used " << share << " CPU\n";
+  EXPECT_GT(share, 0.12);
+  EXPECT_LT(share, 0.26);
+  EXPECT_GT(Stats("lim")["cpu"]["throttling"]["throttledPeriods"].get<uint64_t>(), 0u);
+  EXPECT_EQ(Spawn({"delete", "--force", "lim"}).exit_code, 0);
+}
+
+TEST_P(SpawnLimitsTest, UpdateChangesTheLimitsOfARunningContainer) {
+  Resources().mutable_pids()->set_limit(50);
+  Resources().mutable_memory()->set_limit(64 << 20);
+  SetArgs({"sleep", "1000"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  nlohmann::json stats = Stats("lim");
+  EXPECT_EQ(stats["pids"]["limit"], 50);
+  EXPECT_EQ(stats["memory"]["usage"]["limit"], 64 << 20);
+  SubprocessResult u = Spawn({"update", "--pids-limit", "7", "--memory", "48m", "--cpu-quota",
+                              "30000", "lim"});
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  stats = Stats("lim");
+  EXPECT_EQ(stats["pids"]["limit"], 7);
+  EXPECT_EQ(stats["memory"]["usage"]["limit"], 48 << 20);
+  std::string cpu = CgroupDir("cpu", "lim");
+  EXPECT_THAT(*ReadFile(cpu + (layout_.version == 2 ? "/cpu.max" : "/cpu.cfs_quota_us")),
+              HasSubstr("30000"));
+  // From a file, as runc's --resources.
+  SubprocessResult f = Spawn({"update", "--resources", "-", "lim"}, R"({"pids":{"limit":9}})");
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_EQ(Stats("lim")["pids"]["limit"], 9);
+  EXPECT_EQ(Spawn({"update", "--memory", "lots", "lim"}).exit_code, 2);
+  EXPECT_EQ(Spawn({"update", "--pids-limit", "3", "nosuch"}).exit_code, 3);
+  EXPECT_EQ(Spawn({"delete", "--force", "lim"}).exit_code, 0);
+  EXPECT_EQ(Spawn({"update", "--pids-limit", "3", "lim"}).exit_code, 3);
+}
+
+TEST_P(SpawnLimitsTest, KillAllReachesWhatForksMeanwhileAndExecJoinsTheCgroup) {
+  Resources().mutable_pids()->set_limit(200);
+  // Children that keep forking new children: without freezing, kill --all chases them.
+  SetArgs({"sh", "-c", "for i in 1 2 3 4; do (while :; do sleep 100 & sleep 0.01; done) & done; wait"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  SubprocessResult in = Spawn({"exec", "lim", "cat", "/proc/self/cgroup"});
+  EXPECT_THAT(in.out, HasSubstr(runner_.rootless ? absl::StrCat("/gdn-", runner_.uid, "/lim")
+                                                 : std::string("/spawn/lim")))
+      << in.err;
+  usleep(200000);
+  std::string procs = CgroupDir("pids", "lim") + "/cgroup.procs";
+  std::vector<std::string> running = absl::StrSplit(*ReadFile(procs), '\n', absl::SkipEmpty());
+  EXPECT_GT(running.size(), 5u);
+  ASSERT_EQ(Spawn({"kill", "--all", "lim", "KILL"}).exit_code, 0);
+  std::string left;
+  for (int i = 0; i < 300; ++i) {
+    left = *ReadFile(procs);
+    if (left.empty()) break;
+    usleep(10000);
+  }
+  EXPECT_EQ(left, "");
+  EXPECT_TRUE(WaitStopped("lim"));
+  EXPECT_EQ(Spawn({"delete", "lim"}).exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(RootAndRootless, SpawnLimitsTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Rootless" : "Root"; });
 
 class SpawnRootlessOwnIdsTest : public SpawnTest {};
