@@ -526,7 +526,22 @@ int FinalizeProcess(const ProcessPlan& p, bool in_userns, const char** what) {
     *what = "chdir to process.cwd";
     return errno;
   }
+  // A cwd that resolved outside the root (a descriptor of the host through /proc/self/fd,
+  // CVE-2024-21626's way out): the kernel's getcwd then answers "(unreachable)...".
+  char cwd[PATH_MAX];
+  if (syscall(SYS_getcwd, cwd, sizeof cwd) < 0 || cwd[0] != '/') {
+    *what = "process.cwd resolves outside the container's root filesystem";
+    return EPERM;
+  }
   return 0;
+}
+
+int SealProcess() {
+  // Not dumpable: the container's processes cannot open /proc/PID/exe (spawn's binary) or
+  // /proc/PID/fd of this process while it is still spawn (CVE-2019-5736): that needs
+  // CAP_SYS_PTRACE in the user namespace spawn was started in. exec makes the container's
+  // program dumpable again as usual.
+  return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : errno;
 }
 
 int ExecProcess(const ProcessPlan& p, char* const* argv, char* const* envp) {
@@ -701,6 +716,8 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   const char* what = "";
   err = FinalizeProcess(plan.process, in_userns, &what);
   if (err != 0) Fail(err, "%s", what);
+  err = SealProcess();
+  if (err != 0) Fail(err, "make the init not dumpable");
   // No descriptor of the runtime reaches the process (STYLE.md 16): all above the preserved
   // ones become close-on-exec (the sync socket and exec.fifo already are).
   if (CloexecFrom(3 + fds.preserve_fds) != 0) Fail(errno, "mark descriptors close-on-exec");

@@ -21,6 +21,10 @@ struct InitFds {
 // no_new_privs, working folder. Returns 0, or the errno of the failed step with `what` set.
 int FinalizeProcess(const ProcessPlan& p, bool in_userns, const char** what);
 
+// Makes the calling process not dumpable, so that the container cannot reach spawn's binary
+// through /proc/PID/exe while this process is still spawn. Returns 0 or errno.
+int SealProcess();
+
 // Opens a terminal in the container (its /dev/ptmx), sends the master over `console` and
 // makes the peer the process's controlling terminal and stdio. Returns 0 or errno.
 int SetUpTerminal(const ProcessPlan& p, int console, const char** what);

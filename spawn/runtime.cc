@@ -734,6 +734,12 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     return absl::FailedPreconditionError(
         absl::StrCat("container \"", o.id, "\" is ", status, ": nothing to exec in"));
   }
+  if (status == "created" && geteuid() != 0) {
+    // The waiting init is still spawn, sealed (not dumpable) against the container: its
+    // namespaces are out of an unprivileged user's reach until it runs the process.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container \"", o.id, "\" is created, not started: rootless, exec waits for `spawn start`"));
+  }
   ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(r.bundle()));
   ASSIGN_OR_RETURN(ProcessPlan process, ExecProcessPlan(o, spec.process()));
   if (process.terminal && o.console_socket.empty()) {
@@ -787,6 +793,17 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
       SyncMessage go;
       if (recv(sync, &go, sizeof go, 0) != sizeof go || go.type != kMapsWritten) _exit(1);
     }
+    if (process.oom_score_adj.has_value()) {
+      char value[16];
+      snprintf(value, sizeof value, "%d", *process.oom_score_adj);
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)!write(fd, value, strlen(value));
+        close(fd);
+      }
+    }
+    // Before we become visible in the container's pid namespace (our child will be).
+    if (int err = SealProcess(); err != 0) fail(err, "make the process not dumpable");
     for (const auto& [flag, fd] : namespaces) {
       if (setns(fd.get(), flag) != 0) fail(errno, "join a namespace of the container");
     }
@@ -806,15 +823,6 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     }
     if (in_userns && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) {
       fail(errno, "become root in the container's user namespace");
-    }
-    if (process.oom_score_adj.has_value()) {
-      char value[16];
-      snprintf(value, sizeof value, "%d", *process.oom_score_adj);
-      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        (void)!write(fd, value, strlen(value));
-        close(fd);
-      }
     }
     if (process.terminal) {
       const char* what = "";
@@ -857,8 +865,10 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
       return absl::InternalError("the exec'd process ended before it was ready");
     }
     if (m.type == kError) {
+      // The one that failed: the helper, or (in a pid namespace) its child, which is ours.
+      // Left unreaped, a zombie of the namespace would keep its init from ever ending.
       int wstatus;
-      waitpid(helper, &wstatus, 0);
+      waitpid(process_pid, &wstatus, 0);
       return ChildError(m);
     }
     if (m.type == kReady + 100) {
