@@ -273,9 +273,31 @@ absl::StatusOr<Plan> MakePlan(const oci::Spec& spec, const std::string& bundle_d
       seen.count(CLONE_NEWUTS) == 0) {
     return Invalid("hostname", "needs a uts namespace");
   }
+  // Only sysctls of a namespace the container has of its own: any other would change the
+  // host (runc's rule).
+  auto owns = [&plan](int flag) {
+    if (plan.clone_flags & flag) return true;
+    for (const auto& [f, path] : plan.joins) {
+      if (f == flag) return true;
+    }
+    return false;
+  };
+  static constexpr const char* kIpcSysctls[] = {
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
   for (const auto& [key, value] : linux.sysctl()) {
     if (key.empty() || key.find("..") != std::string::npos || key.find('/') == 0) {
       return Invalid("linux.sysctl", absl::StrCat("\"", key, "\" is not a sysctl name"));
+    }
+    bool ipc = absl::StartsWith(key, "fs.mqueue.");
+    for (const char* k : kIpcSysctls) ipc = ipc || key == k;
+    bool ok = (ipc && owns(CLONE_NEWIPC)) || (absl::StartsWith(key, "net.") && owns(CLONE_NEWNET)) ||
+              ((key == "kernel.hostname" || key == "kernel.domainname") && owns(CLONE_NEWUTS));
+    if (!ok) {
+      return Invalid("linux.sysctl",
+                     absl::StrCat("\"", key, "\" is not in a namespace of the container's own "
+                                  "(net.* needs a network namespace, kernel.msg*/sem/shm* and "
+                                  "fs.mqueue.* an ipc one): it would change the host"));
     }
     plan.sysctl.emplace_back(absl::StrCat("/proc/sys/", absl::StrReplaceAll(key, {{".", "/"}})),
                              value);

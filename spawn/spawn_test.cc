@@ -610,6 +610,41 @@ TEST_P(SpawnTest, HostControlInProcAndSysIsMaskedOrReadOnly) {
   EXPECT_NE(sys.exit_code, 0);
 }
 
+TEST_P(SpawnTest, NoNewPrivilegesOomScoreAndOnlyNamespacedSysctls) {
+  std::string host_forward = *ReadFile("/proc/sys/net/ipv4/ip_forward");
+  oci::Process* p = bundle_->spec().mutable_process();
+  p->set_no_new_privileges(true);
+  p->set_oom_score_adj(500);
+  // Through mutable_sysctl() each time: a map reference kept across a reflection read
+  // (Save) no longer reaches what is written out.
+  auto sysctl = [this]() -> auto& { return *bundle_->spec().mutable_linux()->mutable_sysctl(); };
+  sysctl()["net.ipv4.ip_forward"] = host_forward == "1\n" ? "0" : "1";
+  sysctl()["kernel.shmmni"] = "1000";
+  SubprocessResult r = RunIn({"sh", "-c",
+                              "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj "
+                              "/proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"});
+  EXPECT_EQ(r.out, absl::StrCat("NoNewPrivs:\t1\n500\n", sysctl()["net.ipv4.ip_forward"], "\n1000\n"))
+      << r.err;
+  EXPECT_EQ(*ReadFile("/proc/sys/net/ipv4/ip_forward"), host_forward);
+  // A sysctl of no namespace of the container's would change the host: refused before
+  // anything runs.
+  std::string swappiness = *ReadFile("/proc/sys/vm/swappiness");
+  sysctl()["vm.swappiness"] = "7";
+  r = RunIn({"true"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_THAT(r.err, HasSubstr("\"vm.swappiness\" is not in a namespace of the container's own"));
+  EXPECT_EQ(*ReadFile("/proc/sys/vm/swappiness"), swappiness);
+  sysctl().erase("vm.swappiness");
+  // Without its own network namespace, net.* is the host's.
+  auto* namespaces = bundle_->spec().mutable_linux()->mutable_namespaces();
+  for (int i = 0; i < namespaces->size(); ++i) {
+    if (namespaces->Get(i).type() == "network") namespaces->DeleteSubrange(i--, 1);
+  }
+  r = RunIn({"true"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_THAT(r.err, HasSubstr("net.ipv4.ip_forward"));
+}
+
 // Rootless without a cgroup subtree delegated by setup: a spec without resources runs, one
 // with resources is refused with exit 5 and a sentence naming setup.
 TEST_P(SpawnTest, ResourcesWithoutADelegatedSubtreeNameSetup) {
