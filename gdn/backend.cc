@@ -279,6 +279,29 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     config["linux"]["uidMappings"].push_back({{"containerID", 1}, {"hostID", o_.uid_map_start}, {"size", o_.uid_map_length}});
     config["linux"]["gidMappings"].push_back({{"containerID", 1}, {"hostID", o_.gid_map_start}, {"size", o_.gid_map_length}});
   }
+  // Limits (GARDEN_API.md 5.4): memory (swap the same), CPU shares from weight or
+  // limit_in_shares, pids; disk went to the image plugin, bandwidth is accepted and ignored.
+  Json stored = {{"bandwidth", Json::object()}, {"cpu", Json::object()}, {"disk", Json::object()},
+                 {"memory", Json::object()}};
+  if (const Json* limits = Field(spec, "limits"); limits != nullptr && limits->is_object()) {
+    Json& resources = config["linux"]["resources"];
+    if (!resources.is_object()) resources = Json::object();
+    if (const Json* m = Field(*limits, "memory_limits"); m != nullptr && Int(*m, "limit_in_bytes") > 0) {
+      int64_t bytes = Int(*m, "limit_in_bytes");
+      resources["memory"] = {{"limit", bytes}, {"swap", bytes}};
+      stored["memory"]["limit_in_bytes"] = bytes;
+    }
+    if (const Json* c = Field(*limits, "cpu_limits"); c != nullptr) {
+      int64_t weight = Int(*c, "weight"), shares = Int(*c, "limit_in_shares");
+      if (weight > 0) stored["cpu"]["weight"] = weight;
+      if (shares > 0) stored["cpu"]["limit_in_shares"] = shares;
+      if (weight > 0 || shares > 0) resources["cpu"] = {{"shares", weight > 0 ? weight : shares}};
+    }
+    if (const Json* p = Field(*limits, "pid_limits"); p != nullptr && Int(*p, "max") > 0) {
+      resources["pids"] = {{"limit", Int(*p, "max")}};
+    }
+  }
+  record["limits"] = stored;
   if (const Json* mounts = Field(spec, "bind_mounts"); mounts != nullptr && mounts->is_array()) {
     for (const Json& m : *mounts) {
       std::string src = Str(m, "src_path"), dst = Str(m, "dst_path");
@@ -491,6 +514,91 @@ absl::StatusOr<Json> Backend::Info(const std::string& handle, GardenError* err) 
   info["Properties"] = props;
   info["MappedPorts"] = ports;
   return info;
+}
+
+absl::StatusOr<Json> Backend::Limits(const std::string& handle, const std::string& kind,
+                                      GardenError* err) {
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  const Json* limits = Field(*r, "limits");
+  const Json* one = limits != nullptr ? Field(*limits, kind) : nullptr;
+  return one != nullptr && one->is_object() ? *one : Json::object();
+}
+
+namespace {
+
+// ContainerMemoryStat's keys (GARDEN_API.md 1.5) that are memory.stat's own.
+constexpr const char* kMemoryStatKeys[] = {
+    "active_anon", "active_file", "cache", "hierarchical_memory_limit", "inactive_anon",
+    "inactive_file", "mapped_file", "pgfault", "pgmajfault", "pgpgin", "pgpgout", "rss",
+    "total_active_anon", "total_active_file", "total_cache", "total_inactive_anon",
+    "total_inactive_file", "total_mapped_file", "total_pgfault", "total_pgmajfault",
+    "total_pgpgin", "total_pgpgout", "total_rss", "total_unevictable", "unevictable", "swap",
+    "hierarchical_memsw_limit", "total_swap", "anon", "file", "swapcached"};
+
+uint64_t U64(const Json& obj, std::initializer_list<const char*> path) {
+  const Json* at = &obj;
+  for (const char* k : path) {
+    at = Field(*at, k);
+    if (at == nullptr) return 0;
+  }
+  return at->is_number_unsigned() ? at->get<uint64_t>()
+                                   : at->is_number_integer() && at->get<int64_t>() > 0 ? at->get<int64_t>() : 0;
+}
+
+}  // namespace
+
+absl::StatusOr<Json> Backend::Metrics(const std::string& handle, GardenError* err) {
+  absl::StatusOr<Json> r = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!r.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  // The cgroups' usage (empty for a rootless container without delegated cgroups).
+  Json data = Json::object();
+  absl::StatusOr<SubprocessResult> stats = Exec(Runtime({"events", "--stats", handle}));
+  if (stats.ok() && stats->ok()) {
+    Json event = Json::parse(stats->out, nullptr, false);
+    if (const Json* d = Field(event, "data"); d != nullptr && d->is_object()) data = *d;
+  }
+  Json raw = Json::object();
+  if (const Json* memory = Field(data, "memory"); memory != nullptr) {
+    if (const Json* rr = Field(*memory, "raw"); rr != nullptr && rr->is_object()) raw = *rr;
+  }
+  Json memory = Json::object();
+  for (const char* k : kMemoryStatKeys) memory[k] = U64(raw, {k});
+  uint64_t usage = U64(data, {"memory", "usage", "usage"});
+  uint64_t inactive = U64(raw, {"total_inactive_file"});
+  memory["TotalUsageTowardLimit"] = usage > inactive ? usage - inactive : 0;
+  // The image plugin's count of the container's disk.
+  Json disk = {{"TotalBytesUsed", 0}, {"TotalInodesUsed", 0}, {"ExclusiveBytesUsed", 0},
+               {"ExclusiveInodesUsed", 0}};
+  if (!o_.image_plugin.empty() && Field(*r, "image_made") != nullptr) {
+    std::vector<std::string> argv = {o_.image_plugin};
+    argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
+    argv.insert(argv.end(), {"stats", handle});
+    absl::StatusOr<SubprocessResult> d = Exec(argv);
+    if (d.ok() && d->ok()) {
+      Json out = Json::parse(d->out, nullptr, false);
+      disk["TotalBytesUsed"] = U64(out, {"disk_usage", "total_bytes_used"});
+      disk["ExclusiveBytesUsed"] = U64(out, {"disk_usage", "exclusive_bytes_used"});
+    }
+  }
+  Json m;
+  m["MemoryStat"] = memory;
+  m["CPUStat"] = {{"Usage", U64(data, {"cpu", "usage", "total"})},
+                  {"User", U64(data, {"cpu", "usage", "user"})},
+                  {"System", U64(data, {"cpu", "usage", "kernel"})}};
+  m["DiskStat"] = disk;
+  m["NetworkStat"] = nullptr;
+  m["PidStat"] = {{"Current", U64(data, {"pids", "current"})}, {"Max", U64(data, {"pids", "limit"})}};
+  int64_t created = Int(*r, "created_ns");
+  m["Age"] = created > 0 ? NowNs() - created : 0;
+  m["CPUEntitlement"] = 0;
+  return m;
 }
 
 Json Backend::Capacity() {

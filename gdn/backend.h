@@ -75,6 +75,11 @@ class Backend {
   bool Stop(const std::string& handle, bool kill, GardenError* err);
   bool SetGraceTime(const std::string& handle, int64_t ns, GardenError* err);
   Json Capacity();
+  // The limits stored at creation: "bandwidth", "cpu", "disk" or "memory".
+  absl::StatusOr<Json> Limits(const std::string& handle, const std::string& kind, GardenError* err);
+  // Garden's Metrics: the cgroups' usage (spawn events --stats), the image plugin's disk
+  // count, the age.
+  absl::StatusOr<Json> Metrics(const std::string& handle, GardenError* err);
 
   // Starts a process; returns its id. The process's folder is `ProcessDir(handle, id)`.
   absl::StatusOr<std::string> Run(const std::string& handle, const Json& spec, GardenError* err);

@@ -517,14 +517,46 @@ std::vector<Route> Routes(Backend* b) {
           return Reply{Response{}, [sid, out](Conn& c) { OutputStream(c, sid, out); }};
         });
   }
+  for (const char* kind : {"bandwidth", "cpu", "disk", "memory"}) {
+    add("GET", absl::StrCat("/containers/:handle/limits/", kind).c_str(),
+        [b, kind = std::string(kind)](const Request&, const Params& p, const Body&) {
+          GardenError err;
+          absl::StatusOr<Json> limits = b->Limits(p.at("handle"), kind, &err);
+          return limits.ok() ? Ok(*limits) : Error(err);
+        });
+  }
+  add("GET", "/containers/:handle/metrics", [b](const Request&, const Params& p, const Body&) {
+    GardenError err;
+    absl::StatusOr<Json> m = b->Metrics(p.at("handle"), &err);
+    return m.ok() ? Ok(*m) : Error(err);
+  });
+  add("GET", "/containers/bulk_metrics", [b](const Request& req, const Params&, const Body&) {
+    Json out = Json::object();
+    auto it = req.query.find("handles");
+    if (it == req.query.end()) return Ok(out);
+    for (absl::string_view h : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
+      GardenError err;
+      absl::StatusOr<Json> m = b->Metrics(std::string(h), &err);
+      if (m.ok()) {
+        out[std::string(h)] = {{"Metrics", *m}, {"Err", nullptr}};
+      } else {
+        Json memory = Json::object();
+        Json zero = {{"MemoryStat", memory}, {"CPUStat", {{"Usage", 0}, {"User", 0}, {"System", 0}}},
+                     {"DiskStat", {{"TotalBytesUsed", 0}, {"TotalInodesUsed", 0}, {"ExclusiveBytesUsed", 0},
+                                   {"ExclusiveInodesUsed", 0}}},
+                     {"NetworkStat", nullptr}, {"PidStat", {{"Current", 0}, {"Max", 0}}}, {"Age", 0},
+                     {"CPUEntitlement", 0}};
+        out[std::string(h)] = {{"Metrics", zero},
+                               {"Err", {{"Type", ""}, {"Message", err.message}, {"Handle", ""}, {"ProcessID", ""}, {"Binary", ""}}}};
+      }
+    }
+    return Ok(out);
+  });
   // Routes of the API not served yet answer with Garden's error shape.
   for (auto [method, pattern] : std::vector<std::pair<const char*, const char*>>{
-           {"GET", "/containers/bulk_metrics"}, {"PUT", "/containers/:handle/files"},
-           {"GET", "/containers/:handle/files"}, {"GET", "/containers/:handle/limits/bandwidth"},
-           {"GET", "/containers/:handle/limits/cpu"}, {"GET", "/containers/:handle/limits/disk"},
-           {"GET", "/containers/:handle/limits/memory"}, {"POST", "/containers/:handle/net/in"},
-           {"POST", "/containers/:handle/net/out"}, {"POST", "/containers/:handle/net/out/bulk"},
-           {"GET", "/containers/:handle/metrics"}}) {
+           {"PUT", "/containers/:handle/files"}, {"GET", "/containers/:handle/files"},
+           {"POST", "/containers/:handle/net/in"}, {"POST", "/containers/:handle/net/out"},
+           {"POST", "/containers/:handle/net/out/bulk"}}) {
     std::string what = absl::StrCat(method, " ", pattern);
     add(method, pattern, [what](const Request&, const Params&, const Body&) {
       return Error(what + " is not supported by this gdn yet");

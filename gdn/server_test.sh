@@ -129,6 +129,45 @@ sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
   check "$name: destroy leaves no container folder" test ! -e "$dir/depot/c1"
   check "$name: unknown path is Go's 404" test "$(api GET /nothing)" = $'404 page not found\n404'
 
+  # Limits (GARDEN_API.md 5.4) and metrics.
+  local limits='{"bandwidth_limits":{},"cpu_limits":{"weight":512},"disk_limits":{},"memory_limits":{"limit_in_bytes":67108864},"pid_limits":{"max":40}}'
+  out=$(api POST /containers "{\"handle\":\"lim\",\"image\":{\"uri\":\"oci://$work/layout:latest\"},\"limits\":$limits}")
+  if [[ $user == root ]]; then
+    check "$name: create with limits" test "$out" = $'{"Handle":"lim"}\n200'
+    check "$name: limits/memory as created" test "$(api GET /containers/lim/limits/memory)" = $'{"limit_in_bytes":67108864}\n200'
+    check "$name: limits/cpu as created" test "$(api GET /containers/lim/limits/cpu)" = $'{"weight":512}\n200'
+    check "$name: limits/bandwidth and disk are {} (as guardian)" \
+      test "$(api GET /containers/lim/limits/bandwidth)$(api GET /containers/lim/limits/disk)" = $'{}\n200{}\n200'
+    check "$name: limits of an unknown handle: 404" grep -q '404$' <<<"$(api GET /containers/nope/limits/cpu)"
+    check "$name: the memory limit is the cgroup's" \
+      test "$(cat /sys/fs/cgroup/memory/spawn/lim/memory.limit_in_bytes)" = 67108864
+    check "$name: the cpu weight is the cgroup's shares" test "$(cat /sys/fs/cgroup/cpu/spawn/lim/cpu.shares)" = 512
+    "$bin/gaol" -t "$sock" run lim -c "sh -c 'i=0; while [ \$i -lt 60 ]; do sleep 3 & i=\$((i+1)); done 2>/dev/null; wait'" </dev/null >/dev/null
+    sleep 0.5
+    out=$(api GET /containers/lim/metrics)
+    check "$name: metrics: the pids limit holds (PidStat)" python3 -c 'import json,sys
+m = json.loads(sys.argv[1][:-3]); p = m["PidStat"]
+sys.exit(not (p["Max"] == 40 and 30 <= p["Current"] <= 40))' "$out"
+    check "$name: metrics: every Garden key, usage counted" python3 -c 'import json,sys
+m = json.loads(sys.argv[1][:-3])
+keys = {"MemoryStat","CPUStat","DiskStat","NetworkStat","PidStat","Age","CPUEntitlement"}
+ms = m["MemoryStat"]
+ok = set(m) == keys and len(ms) == 32 and ms["hierarchical_memory_limit"] == 67108864 \
+  and ms["TotalUsageTowardLimit"] > 0 and m["CPUStat"]["Usage"] > 0 and m["Age"] > 0 \
+  and m["DiskStat"]["TotalBytesUsed"] > 0 and m["NetworkStat"] is None
+sys.exit(not ok)' "$out"
+    out=$(api GET '/containers/bulk_metrics?handles=lim,nope')
+    check "$name: bulk_metrics: each handle, an error for the unknown" python3 -c 'import json,sys
+m = json.loads(sys.argv[1][:-3])
+sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] == 40
+              and m["nope"]["Err"]["Message"] == "unknown handle: nope"))' "$out"
+    check "$name: destroy of a limited container" test "$(api DELETE /containers/lim)" = $'{}\n200'
+    check "$name: destroy leaves no cgroup" bash -c '! ls -d /sys/fs/cgroup/*/spawn/lim 2>/dev/null | grep -q .'
+  else
+    check "$name: limits without setup's cgroups: Garden's error naming setup" grep -q 'run `sudo setup --rootless-uid' <<<"$out"
+    check "$name: and nothing of it is left" bash -c "! ls '$dir/depot' | grep -qx lim"
+  fi
+
   # The same through gaol, as the seed's walkthrough uses it.
   local gaol=("$bin/gaol" -t "$sock")
   check "$name: gaol ping" "${gaol[@]}" ping
