@@ -454,6 +454,14 @@ int SetUpTerminal(const ProcessPlan& p, int console, const char** what) {
 }
 
 int FinalizeProcess(const ProcessPlan& p, bool in_userns, const char** what) {
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: while we still have it.
+  if (p.seccomp.has_value() && !p.no_new_privileges) {
+    int err = LoadSeccomp(*p.seccomp);
+    if (err != 0) {
+      *what = "load the seccomp filter";
+      return err;
+    }
+  }
   for (const RlimitStep& r : p.rlimits) {
     if (setrlimit(r.resource, &r.limit) != 0) {
       *what = "setrlimit (raising a hard limit needs privilege on the host)";
@@ -546,6 +554,18 @@ int SealProcess() {
 
 int ExecProcess(const ProcessPlan& p, char* const* argv, char* const* envp) {
   const char* file = p.args[0].c_str();
+  // With no_new_privs: as close to exec as it gets.
+  if (p.seccomp.has_value() && p.no_new_privileges) {
+    int err = LoadSeccomp(*p.seccomp);
+    if (err != 0) {
+      const char line[] = "spawn: load the seccomp filter: ";
+      (void)!write(STDERR_FILENO, line, sizeof line - 1);
+      const char* text = strerror(err);
+      (void)!write(STDERR_FILENO, text, strlen(text));
+      (void)!write(STDERR_FILENO, "\n", 1);
+      _exit(1);
+    }
+  }
   if (strchr(file, '/') != nullptr) {
     execve(file, argv, envp);
     return errno;

@@ -12,7 +12,7 @@
 //            [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L]
 //            [--cpuset-mems L] [--pids-limit N] [--blkio-weight N] ID
 //     events [--stats] [--interval DURATION] ID
-//     spec [--bundle DIR] [--rootless] [--image FILE|-]
+//     spec [--bundle DIR] [--rootless] [--image FILE|-] [--seccomp default]
 //
 // Flags that podman and conmon pass to a runtime (--systemd-cgroup, --no-pivot,
 // --no-new-keyring, --debug, ...) are accepted.
@@ -34,6 +34,7 @@
 #include "lib/main.h"
 #include "lib/status.h"
 #include "spawn/runtime.h"
+#include "spawn/seccomp.h"
 #include "spawn/spec.h"
 
 namespace gdn::spawn {
@@ -254,9 +255,15 @@ absl::Status Dispatch(const std::string& cmd, const std::vector<std::string>& re
   }
   if (cmd == "spec") {
     ASSIGN_OR_RETURN(ParsedFlags f,
-                     ParseFlags(rest, {{"bundle", 'b'}, {"rootless", 0, false}, {"image"}}, false));
+                     ParseFlags(rest, {{"bundle", 'b'}, {"rootless", 0, false}, {"image"}, {"seccomp"}}, false));
     if (!f.positional.empty()) return UsageError("spec takes no arguments");
     oci::Spec spec = DefaultSpec({f.Bool("rootless"), geteuid(), getegid()});
+    if (f.Has("seccomp")) {
+      if (f.Get("seccomp") != "default") {
+        return UsageError(absl::StrCat("--seccomp takes \"default\", not \"", f.Get("seccomp"), "\""));
+      }
+      *spec.mutable_linux()->mutable_seccomp() = DefaultSeccompProfile();
+    }
     if (f.Has("image")) {
       std::string image = f.Get("image");
       std::string text;

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "lib/idmap.h"
 #include "spawn/config.pb.h"
+#include "spawn/seccomp.h"
 
 namespace gdn::spawn {
 
@@ -39,6 +40,9 @@ struct ProcessPlan {
   bool no_new_privileges = false;
   bool terminal = false;
   std::optional<int> oom_score_adj;
+  // linux.seccomp compiled (before clone): loaded before the capabilities are dropped, or,
+  // with no_new_privileges, right before exec (as runc does).
+  std::optional<SeccompProgram> seccomp;
   // The PATH of `env`, where args[0] is looked up when it has no '/'.
   std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -23,7 +23,11 @@
 #include <string>
 #include <vector>
 
+#include <seccomp.h>
+
 #include "absl/cleanup/cleanup.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -45,6 +49,7 @@
 #include "spawn/linux_names.h"
 #include "spawn/plan.h"
 #include "spawn/record.pb.h"
+#include "spawn/seccomp.h"
 #include "spawn/sync.h"
 
 namespace gdn::spawn {
@@ -191,6 +196,59 @@ absl::StatusOr<Channels> OpenChannels(const std::string& console_socket) {
   c.ours.Reset(pair[0]);
   c.theirs.Reset(pair[1]);
   return c;
+}
+
+// The compiled filter of a profile, from <root>/.seccomp when it was compiled before:
+// libseccomp takes milliseconds for a profile like the default one, reading it back
+// microseconds. A cache file holds the profile it was made from (compared byte for byte,
+// so a hash collision can only cost a compile), the flags and the BPF; it is used only when
+// it is ours and nobody else may write it.
+absl::StatusOr<SeccompProgram> CachedSeccomp(const oci::Seccomp& profile, const std::string& root) {
+  std::string key;
+  {
+    google::protobuf::io::StringOutputStream out(&key);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    profile.SerializeToCodedStream(&coded);
+  }
+  key.insert(0, "spawn seccomp cache 1 libseccomp " + std::to_string(SCMP_VER_MAJOR) + "." +
+                    std::to_string(SCMP_VER_MINOR) + "." + std::to_string(SCMP_VER_MICRO) + "\n");
+  uint64_t h = 14695981039346656037ull;  // FNV-1a
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  std::string dir = absl::StrCat(root, "/.seccomp");
+  std::string path = absl::StrFormat("%s/%016x", dir, h);
+  auto u32 = [](absl::string_view s, size_t at) {
+    uint32_t v;
+    memcpy(&v, s.data() + at, 4);
+    return v;
+  };
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+      (st.st_mode & 022) == 0) {
+    absl::StatusOr<std::string> data = ReadFile(path);
+    if (data.ok() && data->size() >= 8) {
+      uint32_t n = u32(*data, 0);
+      if (data->size() >= 8ull + n && data->compare(4, n, key) == 0 &&
+          (data->size() - 8 - n) % sizeof(struct sock_filter) == 0) {
+        SeccompProgram p;
+        p.flags = u32(*data, 4 + n);
+        p.filter.resize((data->size() - 8 - n) / sizeof(struct sock_filter));
+        memcpy(p.filter.data(), data->data() + 8 + n, data->size() - 8 - n);
+        return p;
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(SeccompProgram p, CompileSeccomp(profile));
+  std::string data(8 + key.size() + p.filter.size() * sizeof(struct sock_filter), '\0');
+  uint32_t n = static_cast<uint32_t>(key.size());
+  memcpy(data.data(), &n, 4);
+  memcpy(data.data() + 4, key.data(), key.size());
+  memcpy(data.data() + 4 + key.size(), &p.flags, 4);
+  memcpy(data.data() + 8 + key.size(), p.filter.data(), p.filter.size() * sizeof(struct sock_filter));
+  if (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) {
+    (void)WriteFileAtomic(path, data, 0600);  // a cache: failing to keep it costs nothing
+  }
+  return p;
 }
 
 absl::StatusOr<UniqueFd> LockDir(const std::string& dir) {
@@ -355,6 +413,9 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   plan.wait_for_parent = !cgroups.empty();
 
   RETURN_IF_ERROR(EnsureRoot());
+  if (spec.linux().has_seccomp()) {
+    ASSIGN_OR_RETURN(plan.process.seccomp, CachedSeccomp(spec.linux().seccomp(), root_));
+  }
   std::string dir = Dir(o.id);
   if (mkdir(dir.c_str(), 0700) != 0) {
     if (errno == EEXIST) {
@@ -742,6 +803,9 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   }
   ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(r.bundle()));
   ASSIGN_OR_RETURN(ProcessPlan process, ExecProcessPlan(o, spec.process()));
+  if (spec.linux().has_seccomp()) {
+    ASSIGN_OR_RETURN(process.seccomp, CachedSeccomp(spec.linux().seccomp(), root_));
+  }
   if (process.terminal && o.console_socket.empty()) {
     return absl::InvalidArgumentError("--tty needs --console-socket to receive the terminal");
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <algorithm>
 #include <string>
@@ -23,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/contract.h"
 #include "lib/file.h"
 #include "lib/testing/testing.h"
 #include "nlohmann/json.hpp"
@@ -643,6 +645,64 @@ TEST_P(SpawnTest, NoNewPrivilegesOomScoreAndOnlyNamespacedSysctls) {
   r = RunIn({"true"});
   EXPECT_EQ(r.exit_code, 7);
   EXPECT_THAT(r.err, HasSubstr("net.ipv4.ip_forward"));
+}
+
+TEST_P(SpawnTest, SeccompMakesAChosenSyscallFailWithItsErrno) {
+  oci::Seccomp* profile = bundle_->spec().mutable_linux()->mutable_seccomp();
+  profile->set_default_action("SCMP_ACT_ALLOW");
+  oci::SeccompSyscall* rule = profile->add_syscalls();
+  rule->add_names("mkdir");
+  rule->add_names("mkdirat");
+  rule->set_action("SCMP_ACT_ERRNO");
+  rule->set_errno_ret(EXDEV);
+  std::vector<std::string> script = {
+      "sh", "-c", "mkdir /tmp/x; echo rc=$?; touch /tmp/y && echo touched; grep Seccomp: /proc/self/status"};
+  SubprocessResult r = RunIn(script);
+  EXPECT_THAT(r.err, HasSubstr("Invalid cross-device link"));
+  EXPECT_EQ(r.out, "rc=1\ntouched\nSeccomp:\t2\n");
+  // Without no_new_privileges the filter goes in while the capabilities allow it.
+  bundle_->spec().mutable_process()->set_no_new_privileges(false);
+  r = RunIn(script);
+  EXPECT_THAT(r.err, HasSubstr("Invalid cross-device link"));
+  EXPECT_EQ(r.out, "rc=1\ntouched\nSeccomp:\t2\n");
+  // The compiled filter is kept in the state root; a damaged copy is compiled anew.
+  std::string cache = state_->Join(".seccomp");
+  std::vector<std::string> kept;
+  for (const auto& e : std::filesystem::directory_iterator(cache)) kept.push_back(e.path());
+  ASSERT_EQ(kept.size(), 1u);
+  ASSERT_EQ(truncate(kept[0].c_str(), 10), 0);
+  r = RunIn(script);
+  EXPECT_EQ(r.out, "rc=1\ntouched\nSeccomp:\t2\n");
+  EXPECT_GT(std::filesystem::file_size(kept[0]), 100u);  // written again, whole
+  // Processes exec'd into the container get it too.
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "sc"}).exit_code, 0);
+  SubprocessResult e = Spawn({"exec", "sc", "mkdir", "/tmp/z"});
+  EXPECT_NE(e.exit_code, 0);
+  EXPECT_THAT(e.err, HasSubstr("Invalid cross-device link"));
+  EXPECT_EQ(Spawn({"delete", "--force", "sc"}).exit_code, 0);
+  // A malformed profile: exit 7 naming the field, before anything runs.
+  bundle_->spec().mutable_linux()->mutable_seccomp()->mutable_syscalls(0)->set_action("SCMP_ACT_FOO");
+  r = RunIn({"true"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_THAT(r.err, HasSubstr("linux.seccomp.syscalls[0].action"));
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
+TEST_P(SpawnTest, TheDefaultSeccompProfileRunsProgramsAndRefusesNamespaces) {
+  SubprocessResult spec = testing::RunAs(
+      runner_, {bins_->spawn(), "spec", "--bundle", state_->path(), "--seccomp", "default"});
+  ASSERT_EQ(spec.exit_code, 0) << spec.err;
+  oci::Spec with_default;
+  ASSERT_TRUE(ReadJsonMessage(state_->Join("config.json"), &with_default, {true}).ok());
+  unlink(state_->Join("config.json").c_str());
+  ASSERT_EQ(with_default.linux().seccomp().default_action(), "SCMP_ACT_ERRNO");
+  *bundle_->spec().mutable_linux()->mutable_seccomp() = with_default.linux().seccomp();
+  SubprocessResult r = RunIn(
+      {"sh", "-c", "ls / > /dev/null && echo ls; echo x | cat; (sleep 0; echo forked) & wait; "
+                   "unshare -U true; echo unshare=$?; mount -t tmpfs none /tmp; echo mount=$?"});
+  EXPECT_EQ(r.out, "ls\nx\nforked\nunshare=1\nmount=1\n") << r.err;
+  EXPECT_THAT(r.err, HasSubstr("Operation not permitted"));
 }
 
 // Rootless without a cgroup subtree delegated by setup: a spec without resources runs, one

@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kApplets[] = {"sh", "echo", "id", "cat", "ls", "hostname", "sleep",
                                     "true", "false", "touch", "mkdir", "env", "pwd", "kill",
                                     "stat", "mount", "ps", "test", "grep", "wc", "tty", "readlink", "head",
-                                    "dd", "rm"};
+                                    "dd", "rm", "unshare"};
 
 void Must(const std::vector<std::string>& argv) {
   SubprocessOptions o;
