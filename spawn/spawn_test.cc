@@ -59,6 +59,13 @@ class SpawnTest : public ::testing::TestWithParam<bool> {
       ASSERT_EQ(chown(state_->path().c_str(), runner_.uid, runner_.gid), 0);
     }
     bundle_ = std::make_unique<Bundle>(bins_->spawn(), runner_);
+    // The cgroup parents spawn makes for root ("spawn" in each hierarchy) go with the test
+    // when it made them.
+    for (const char* h : {"memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devices",
+                          "freezer"}) {
+      std::string parent = absl::StrCat("/sys/fs/cgroup/", h, "/spawn");
+      if (!FileExists(parent)) new_cgroup_parents_.push_back(parent);
+    }
   }
 
   void TearDown() override {
@@ -70,6 +77,9 @@ class SpawnTest : public ::testing::TestWithParam<bool> {
     }
     int status;
     while (waitpid(-1, &status, WNOHANG) > 0) {
+    }
+    for (const std::string& p : new_cgroup_parents_) {
+      if (rmdir(p.c_str()) != 0 && errno != ENOENT) ADD_FAILURE() << p << " is not empty";
     }
   }
 
@@ -124,6 +134,7 @@ class SpawnTest : public ::testing::TestWithParam<bool> {
   std::unique_ptr<Binaries> bins_;
   std::unique_ptr<gdn::testing::TempDir> state_;
   std::unique_ptr<Bundle> bundle_;
+  std::vector<std::string> new_cgroup_parents_;
 };
 
 TEST_P(SpawnTest, RunPrintsOutputAndExitsWithTheProcessStatus) {
