@@ -642,7 +642,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   for (const auto& [flag, path] : plan.joins) {
     if (flag == CLONE_NEWUSER) in_userns = true;
   }
-  if (plan.new_userns || plan.wait_for_parent) {
+  if (plan.new_userns) {
     ssize_t n = recv(fds.sync, &m, sizeof m, 0);
     if (n != sizeof m || m.type != kMapsWritten) _exit(1);  // the parent gave up
   }
@@ -732,6 +732,11 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
     const char* what = "";
     err = SetUpTerminal(plan.process, fds.console, &what);
     if (err != 0) Fail(err, "%s", what);
+  }
+  if (plan.wait_for_parent) {
+    // In the container's cgroups before its process can run (or fork).
+    ssize_t n = recv(fds.sync, &m, sizeof m, 0);
+    if (n != sizeof m || m.type != kJoined) _exit(1);  // the parent gave up
   }
   const char* what = "";
   err = FinalizeProcess(plan.process, in_userns, &what);

@@ -81,8 +81,8 @@ struct Plan {
   int clone_flags = 0;                           // namespaces to create
   std::vector<std::pair<int, std::string>> joins;  // namespaces to join: flag, path
   bool new_userns = false;
-  // The child waits for the parent's go (kMapsWritten) before anything else: after its maps
-  // are written and it has been moved into its cgroups.
+  // The child waits for kJoined (the parent has moved it into its cgroups) before its
+  // process's ids, capabilities and seccomp, so before anything of the process runs.
   bool wait_for_parent = false;
   IdMap uid_map, gid_map;  // for a new user namespace
   // spawn itself runs in a user namespace other than the initial one (rootless podman runs

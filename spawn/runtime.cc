@@ -480,16 +480,30 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (wait_for_start) sigprocmask(SIG_SETMASK, &previous, nullptr);
   };
 
-  if (!cgroups.empty()) RETURN_IF_ERROR(cgroups.Join(pid));
   if (plan.new_userns) {
     RETURN_IF_ERROR(WriteIdMaps(pid, plan.uid_map, plan.gid_map, FindIdmap(options_.idmap)));
-  }
-  if (plan.new_userns || plan.wait_for_parent) {
     SyncMessage go = {};
     go.type = kMapsWritten;
     if (send(ours.get(), &go, sizeof go, MSG_NOSIGNAL) < 0) {
       return absl::InternalError("the container's init died before its maps were written");
     }
+  }
+  // Moving a task between cgroups can wait out an RCU grace period (milliseconds): the child
+  // sets up its mounts meanwhile, and waits for kJoined only before it is ready.
+  if (plan.wait_for_parent) {
+    absl::Status joined = cgroups.Join(pid);
+    if (!joined.ok()) {
+      // A child that failed meanwhile said why: that is the better sentence.
+      SyncMessage m = {};
+      if (recv(ours.get(), &m, sizeof m, MSG_DONTWAIT) == sizeof m && m.type == kError) {
+        return ChildError(m);
+      }
+      return joined;
+    }
+    SyncMessage go = {};
+    go.type = kJoined;
+    // A child that is gone left its error (or its end) to be read below.
+    (void)send(ours.get(), &go, sizeof go, MSG_NOSIGNAL);
   }
   SyncMessage m = {};
   if (!ReceiveSync(ours.get(), &m)) {

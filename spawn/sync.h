@@ -9,7 +9,10 @@
 //   kMapsWritten --------------------------->   becomes root of its user namespace;
 //                                               mounts, devices, pivot_root, masked and
 //                                               read-only paths, hostname, sysctl, the
-//                                               terminal, rlimits, ids, capabilities
+//                                               terminal
+//   moves it into its cgroups
+//   kJoined -------------------------------->   (when it has cgroups) rlimits, ids,
+//                                               capabilities, seccomp
 //                <---------------------------  kReady (or kError + errno + one sentence)
 //   records the state, writes --pid-file;       opens exec.fifo O_RDWR and blocks reading it
 //   create exits (the state is "created")
@@ -26,6 +29,7 @@ enum SyncType : int {
   kMapsWritten = 1,
   kReady = 2,
   kError = 3,
+  kJoined = 4,  // the child is in its cgroups (sent only when it has some)
 };
 
 struct SyncMessage {
