@@ -322,6 +322,15 @@ TEST_P(SpawnTest, MissingProgramIsReportedByCreate) {
 TEST_P(SpawnTest, NoDescriptorOfTheRuntimeLeaksIntoTheContainer) {
   SubprocessResult r = RunIn({"probe", "fds"});
   EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+  // Nor into a process exec'd into it, nor with seccomp and cgroups in play.
+  bundle_->spec().mutable_linux()->mutable_seccomp()->set_default_action("SCMP_ACT_ALLOW");
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "fds"}).exit_code, 0);
+  r = Spawn({"exec", "fds", "probe", "fds"});
+  EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+  r = Spawn({"exec", "fds", "sh", "-c", "ls /proc/1/fd"});
+  EXPECT_EQ(r.out, "0\n1\n2\n") << r.err;
+  EXPECT_EQ(Spawn({"delete", "--force", "fds"}).exit_code, 0);
 }
 
 // Commands racing on one container: the id is taken once, start succeeds once.
@@ -877,8 +886,31 @@ TEST_P(SpawnLimitsTest, ACpuQuotaOfAFifthHoldsABusyLoopNearAFifth) {
 TEST_P(SpawnLimitsTest, UpdateChangesTheLimitsOfARunningContainer) {
   Resources().mutable_pids()->set_limit(50);
   Resources().mutable_memory()->set_limit(64 << 20);
+  Resources().mutable_memory()->set_swap(128 << 20);
+  Resources().mutable_memory()->set_reservation(32 << 20);
+  Resources().mutable_cpu()->set_shares(256);
+  Resources().mutable_cpu()->set_cpus("0");
+  Resources().mutable_block_io()->set_weight(300);
   SetArgs({"sleep", "1000"});
   ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "lim"}).exit_code, 0);
+  if (layout_.version == 1) {
+    auto file = [&](const char* controller, const char* name) {
+      return std::string(absl::StripAsciiWhitespace(
+          ReadFile(absl::StrCat(CgroupDir(controller, "lim"), "/", name)).value_or("?")));
+    };
+    EXPECT_EQ(file("memory", "memory.memsw.limit_in_bytes"), absl::StrCat(128 << 20));
+    EXPECT_EQ(file("memory", "memory.soft_limit_in_bytes"), absl::StrCat(32 << 20));
+    EXPECT_EQ(file("cpu", "cpu.shares"), "256");
+    EXPECT_EQ(file("cpuset", "cpuset.cpus"), "0");
+    EXPECT_THAT(file("blkio", "blkio.bfq.weight"), ::testing::EndsWith("300"));
+    if (!runner_.rootless) {
+      // Devices: everything denied but the container's own nodes and the defaults.
+      std::string list = file("devices", "devices.list");
+      EXPECT_THAT(list, Not(HasSubstr("a *:* rwm")));
+      EXPECT_THAT(list, HasSubstr("c 1:3 rwm"));
+      EXPECT_THAT(list, HasSubstr("c 136:* rwm"));
+    }
+  }
   nlohmann::json stats = Stats("lim");
   EXPECT_EQ(stats["pids"]["limit"], 50);
   EXPECT_EQ(stats["memory"]["usage"]["limit"], 64 << 20);
