@@ -260,6 +260,11 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
   {
     std::vector<std::string> args = {"spec", "--bundle", bundle, "--image", "-"};
     if (o_.rootless) args.push_back("--rootless");
+    // Garden's unprivileged containers run under a seccomp allowlist; privileged ones not.
+    const Json* privileged = Field(spec, "privileged");
+    if (privileged == nullptr || !privileged->is_boolean() || !privileged->get<bool>()) {
+      args.insert(args.end(), {"--seccomp", "default"});
+    }
     absl::StatusOr<SubprocessResult> r = Exec(Runtime(args), fragment, true);
     if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn spec", *r) : std::string(r.status().message()));
   }

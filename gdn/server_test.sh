@@ -146,7 +146,7 @@ sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
     check "$name: the memory limit is the cgroup's" \
       test "$(cat /sys/fs/cgroup/memory/spawn/lim/memory.limit_in_bytes)" = 67108864
     check "$name: the cpu weight is the cgroup's shares" test "$(cat /sys/fs/cgroup/cpu/spawn/lim/cpu.shares)" = 512
-    "$bin/gaol" -t "$sock" run lim -c "sh -c 'i=0; while [ \$i -lt 60 ]; do sleep 3 & i=\$((i+1)); done 2>/dev/null; wait'" </dev/null >/dev/null
+    "$bin/gaol" -t "$sock" run lim -c "sh -c 'i=0; while [ \$i -lt 60 ]; do busybox sleep 3 & i=\$((i+1)); done 2>/dev/null; wait'" </dev/null >/dev/null
     sleep 0.5
     out=$(api GET /containers/lim/metrics)
     check "$name: metrics: the pids limit holds (PidStat)" python3 -c 'import json,sys
@@ -182,7 +182,11 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   check "$name: gaol run -a relays stdout and stderr" bash -c "[[ \$(cat '$dir/run.out') == out && \$(cat '$dir/run.err') == err ]]"
   check "$name: gaol run -a feeds stdin" test "$(echo Hello Rootless :D | "${gaol[@]}" run g1 -a -c cat)" = "Hello Rootless :D"
   check "$name: gaol run -a sees the container's env" test "$("${gaol[@]}" run g1 -a -c 'sh -c "echo \$FROM"' </dev/null)" = gaol
-  pid=$("${gaol[@]}" run g1 -c "sh -c 'sleep 0.3; echo later'" </dev/null)
+  check "$name: an unprivileged container runs under seccomp" \
+    test "$("${gaol[@]}" run g1 -a -c 'busybox grep Seccomp: /proc/self/status' </dev/null)" = $'Seccomp:\t2'
+  check "$name: the default profile refuses namespaces" \
+    grep -q 'Operation not permitted' <<<"$("${gaol[@]}" run g1 -a -c 'busybox unshare -U busybox true' </dev/null 2>&1)"
+  pid=$("${gaol[@]}" run g1 -c "sh -c 'busybox sleep 0.3; echo later'" </dev/null)
   check "$name: gaol run without -a prints the process id" test -n "$pid"
   check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
   check "$name: gaol properties" grep -q $'^garden.state\tcreated$' <<<"$("${gaol[@]}" properties g1)"
@@ -192,7 +196,7 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   sleep 2.5
   check "$name: a container idle past its grace time is destroyed" bash -c "! '$bin/gaol' -t '$sock' list | grep -qx short"
   "${gaol[@]}" create -n held -g 1s -r "oci://$work/layout:latest" >/dev/null
-  "${gaol[@]}" run held -a -c "sleep 2" </dev/null
+  "${gaol[@]}" run held -a -c "busybox sleep 2" </dev/null
   check "$name: an attached client pauses the grace time" grep -qx held <<<"$("${gaol[@]}" list)"
   sleep 2.5
   check "$name: and the countdown starts again when it leaves" bash -c "! '$bin/gaol' -t '$sock' list | grep -qx held"
