@@ -188,6 +188,23 @@ TEST_F(AttachTest, StdinAndItsEofReachTheProcess) {
   EXPECT_EQ(r.out, "from the client\ndone\n");
 }
 
+// The keeper sends the exit frame and ends; the client, busy elsewhere (stopped here),
+// then has stdin to pass on: the write fails (EPIPE), and the exit frame is still read.
+TEST_F(AttachTest, StdinLeftAfterTheKeeperEndedDoesNotHideTheExit) {
+  std::string dir = NewDir();
+  Run(dir, {"sh", "-c", "sleep 0.3; exit 4"}, {"--stdin"});
+  SubprocessOptions o;
+  o.argv = {"bash", "-c",
+            "(sleep 0.2; echo data; sleep 1) | { \"$0\" connect --dir \"$1\" --stdin & c=$!; "
+            "sleep 0.1; kill -STOP $c; sleep 0.6; kill -CONT $c; wait $c; }",
+            attach_, dir};
+  o.timeout = absl::Seconds(30);
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 4) << r->err;
+  EXPECT_EQ(r->err, "");
+}
+
 TEST_F(AttachTest, DeathBySignalIsReportedAsASignal) {
   std::string dir = NewDir();
   Run(dir, {"sh", "-c", "kill -TERM $$"});

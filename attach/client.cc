@@ -92,8 +92,9 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
   int fd = sock->get();
   int rcvbuf = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  RETURN_IF_ERROR(SendFrame(fd, kAttach, 0, ""));
   signal(SIGPIPE, SIG_IGN);
+  // A keeper that ended just as we connected: its exit file says how the process ended.
+  if (!SendFrame(fd, kAttach, 0, "").ok()) return Finished(o.dir, p);
   bool stdin_open = o.stdin;
   // Output moves from the socket to our stdout with splice(2) where the kernel can: no copy
   // through our memory. A pipe sits between the two, as splice wants a pipe on one side.
@@ -162,11 +163,13 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
       return ErrnoError(errno, "poll");
     }
     if (stdin_open && fds[1].revents) {
+      // A keeper that has sent everything (the exit frame too) may have closed its end
+      // already: what we send then fails with EPIPE, and what it sent is still ours to read.
       ssize_t r = read(o.in_fd, in, sizeof in);
       if (r > 0) {
-        RETURN_IF_ERROR(SendFrame(fd, kData, 0, std::string(in, static_cast<size_t>(r))));
+        if (!SendFrame(fd, kData, 0, std::string(in, static_cast<size_t>(r))).ok()) stdin_open = false;
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-        RETURN_IF_ERROR(SendFrame(fd, kStdinEof, 0, ""));
+        (void)SendFrame(fd, kStdinEof, 0, "");
         stdin_open = false;
       }
     }
@@ -187,7 +190,7 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
       RETURN_IF_ERROR(relay_bytes(stream, wanted ? (stream == 1 ? o.out_fd : o.err_fd) : -1, size));
       std::string ack;
       PutU64(&ack, offset + size);
-      RETURN_IF_ERROR(SendFrame(fd, kAck, stream, ack));
+      (void)SendFrame(fd, kAck, stream, ack);  // see above: a closed keeper is read to the end
       continue;
     }
     std::string payload(length, '\0');
