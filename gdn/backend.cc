@@ -11,8 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include <atomic>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -80,6 +85,58 @@ absl::StatusOr<SubprocessResult> Exec(std::vector<std::string> argv, const std::
   // spawn create leaves the container's init holding whatever stdio it was given.
   o.stop_reading_at_exit = true;
   return RunSubprocess(o);
+}
+
+struct UserIds {
+  uint32_t uid = 0, gid = 0;
+  std::string home = "/";
+};
+
+// A file of the container, through its root (an O_PATH descriptor of /proc/<init>/root)
+// without ever leaving it; -1 with errno.
+int OpenInRoot(int root, const std::string& path, int flags) {
+  if (root < 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT;
+  return static_cast<int>(syscall(SYS_openat2, root, path.c_str(), &how, sizeof how));
+}
+
+// Garden's user ("name", "uid:gid" or "" for root): ids and home from the container's
+// /etc/passwd. nullopt when a name is not there.
+std::optional<UserIds> FindUser(int root, const std::string& user) {
+  UserIds ids;
+  std::vector<std::string> parts = absl::StrSplit(user, ':');
+  bool numeric = parts.size() == 2 && absl::SimpleAtoi(parts[0], &ids.uid) &&
+                 absl::SimpleAtoi(parts[1], &ids.gid);
+  std::string name = user.empty() ? "root" : user;
+  std::string passwd;
+  int fd = OpenInRoot(root, "/etc/passwd", O_RDONLY);
+  if (fd >= 0) {
+    UniqueFd f(fd);
+    absl::StatusOr<std::string> text = ReadAll(f.get());
+    if (text.ok()) passwd = *text;
+  }
+  bool found = numeric || name == "root";
+  for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ':');
+    if (f.size() < 6) continue;
+    uint32_t u, g;
+    if (!absl::SimpleAtoi(f[2], &u) || !absl::SimpleAtoi(f[3], &g)) continue;
+    if (numeric ? u == ids.uid : f[0] == name) {
+      if (!numeric) {
+        ids.uid = u;
+        ids.gid = g;
+      }
+      ids.home = f[5].empty() ? "/" : f[5];
+      found = true;
+    }
+  }
+  if (!found) return std::nullopt;
+  return ids;
 }
 
 GardenError Other(const std::string& message) { return {ErrorKind::kOther, message, "", ""}; }
@@ -606,6 +663,146 @@ absl::StatusOr<Json> Backend::Metrics(const std::string& handle, GardenError* er
   return m;
 }
 
+absl::StatusOr<std::string> Backend::TarProcess(const std::string& handle, const std::string& user,
+                                                 const std::string& verb, const std::string& path,
+                                                 GardenError* err) {
+  if (!Exists(handle)) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  UniqueFd root;
+  if (absl::StatusOr<int> init = InitPid(handle); init.ok()) {
+    absl::StatusOr<UniqueFd> r = Open(absl::StrCat("/proc/", *init, "/root"), O_PATH | O_DIRECTORY);
+    if (r.ok()) root = std::move(*r);
+  }
+  std::optional<UserIds> ids = FindUser(root.get(), user);
+  if (!ids.has_value()) {
+    *err = Other(absl::StrCat("unable to find user ", user, ": no matching entries in passwd file"));
+    return absl::NotFoundError(err->message);
+  }
+  // A relative path is the user's home's (guardian's nstar).
+  std::string where = path.empty() ? ids->home : path[0] == '/' ? path : absl::StrCat(ids->home, "/", path);
+  Json process = {{"terminal", false},
+                  {"user", {{"uid", ids->uid}, {"gid", ids->gid}}},
+                  {"args", {"/.gdn-init", verb, where}},
+                  {"env", {"PATH=/usr/local/bin:/usr/bin:/bin"}},
+                  {"cwd", "/"}};
+  std::string spec = absl::StrCat(Dir(handle), "/", verb, "-", Uuid(), ".json");
+  if (!WriteFileAtomic(spec, process.dump() + "\n", 0600).ok()) {
+    *err = Other("cannot write the process spec");
+    return absl::InternalError(err->message);
+  }
+  return spec;
+}
+
+bool Backend::StreamIn(const std::string& handle, const std::string& user, const std::string& destination,
+                       const std::function<long(char*, size_t)>& body, GardenError* err) {
+  absl::StatusOr<std::string> spec = TarProcess(handle, user, "tar-in", destination, err);
+  if (!spec.ok()) return false;
+  absl::StatusOr<Pipe> in = MakePipe(O_NONBLOCK);
+  if (!in.ok()) {
+    unlink(spec->c_str());
+    *err = Other(std::string(in.status().message()));
+    return false;
+  }
+  // The child reads the pipe (its stdin); we feed it as the body arrives. Should the child
+  // end early, the feeding stops instead of waiting on a full pipe.
+  int flags = fcntl(in->read.get(), F_GETFL);
+  fcntl(in->read.get(), F_SETFL, flags & ~O_NONBLOCK);
+  SubprocessOptions o;
+  o.argv = Runtime({"exec", "--process", *spec, handle});
+  o.stdin_mode = Stdio::kFd;
+  o.stdin_fd = in->read.get();
+  o.timeout = absl::Hours(1);
+  absl::StatusOr<SubprocessResult> result = absl::UnknownError("not run");
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    result = RunSubprocess(o);
+    done = true;
+  });
+  char buf[65536];
+  bool feeding = true;
+  for (;;) {
+    long n = body(buf, sizeof buf);
+    if (n <= 0) break;  // the end of the body (or of the client)
+    const char* at = buf;
+    size_t left = static_cast<size_t>(n);
+    while (feeding && left > 0) {
+      ssize_t w = write(in->write.get(), at, left);
+      if (w > 0) {
+        at += w;
+        left -= static_cast<size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EAGAIN) {
+        if (done) {
+          feeding = false;
+          break;
+        }
+        struct pollfd p = {in->write.get(), POLLOUT, 0};
+        poll(&p, 1, 100);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      feeding = false;  // EPIPE: the child is gone; the rest of the body is drained
+    }
+  }
+  in->write.Reset();
+  runner.join();
+  unlink(spec->c_str());
+  if (!result.ok() || !result->ok()) {
+    std::string why = result.ok() ? absl::StrCat("error streaming in: exit status ", result->exit_code,
+                                                 ". Output: ", result->out, result->err)
+                                  : std::string(result.status().message());
+    *err = Other(why);
+    return false;
+  }
+  return true;
+}
+
+absl::Status Backend::StreamOut(const std::string& handle, const std::string& user, const std::string& source,
+                                const std::function<bool(absl::string_view)>& out, GardenError* err) {
+  absl::StatusOr<std::string> spec = TarProcess(handle, user, "tar-out", source, err);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<Pipe> pipe = MakePipe();
+  if (!pipe.ok()) {
+    unlink(spec->c_str());
+    *err = Other(std::string(pipe.status().message()));
+    return pipe.status();
+  }
+  SubprocessOptions o;
+  o.argv = Runtime({"exec", "--process", *spec, handle});
+  o.stdout_mode = Stdio::kFd;
+  o.stdout_fd = pipe->write.get();
+  o.timeout = absl::Hours(1);
+  absl::StatusOr<SubprocessResult> result = absl::UnknownError("not run");
+  int write_end = pipe->write.Release();
+  std::thread runner([&] {
+    result = RunSubprocess(o);
+    close(write_end);  // our copy: the reader below sees EOF once the child's is gone too
+  });
+  char buf[65536];
+  bool wrote = false, client_ok = true;
+  for (;;) {
+    ssize_t n = read(pipe->read.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (client_ok && !out(absl::string_view(buf, static_cast<size_t>(n)))) client_ok = false;
+    wrote = true;
+  }
+  runner.join();
+  unlink(spec->c_str());
+  if (!result.ok() || !result->ok()) {
+    std::string why = result.ok() ? absl::StrCat("error streaming out: exit status ", result->exit_code,
+                                                 ". Output: ", result->err)
+                                  : std::string(result.status().message());
+    *err = Other(why);
+    // After the first byte the answer is already 200: the body just ends early.
+    return wrote ? absl::DataLossError(why) : absl::InternalError(why);
+  }
+  return absl::OkStatus();
+}
+
 Json Backend::Capacity() {
   struct sysinfo si;
   sysinfo(&si);
@@ -650,49 +847,18 @@ absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& 
     absl::StatusOr<UniqueFd> r = Open(absl::StrCat("/proc/", *init, "/root"), O_PATH | O_DIRECTORY);
     if (r.ok()) root = std::move(*r);
   }
-  auto in_container = [&](const std::string& path, int flags) -> int {
-    if (!root.valid()) return -1;
-    struct open_how how = {};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT;
-    return static_cast<int>(syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how));
+  auto in_container = [&](const std::string& path, int flags) {
+    return OpenInRoot(root.get(), path, flags);
   };
   std::string user = Str(spec, "user");
-  uint32_t uid = 0, gid = 0;
-  std::string home = "/";
-  std::vector<std::string> ids = absl::StrSplit(user, ':');
-  bool numeric = ids.size() == 2 && absl::SimpleAtoi(ids[0], &uid) && absl::SimpleAtoi(ids[1], &gid);
-  {
-    // The user's ids and home from the container's /etc/passwd.
-    std::string name = user.empty() ? "root" : user;
-    std::string passwd;
-    int fd = in_container("/etc/passwd", O_RDONLY);
-    if (fd >= 0) {
-      UniqueFd f(fd);
-      absl::StatusOr<std::string> text = ReadAll(f.get());
-      if (text.ok()) passwd = *text;
-    }
-    bool found = numeric || name == "root";
-    for (absl::string_view line : absl::StrSplit(passwd, '\n')) {
-      std::vector<std::string> f = absl::StrSplit(line, ':');
-      if (f.size() < 6) continue;
-      uint32_t u, g;
-      if (!absl::SimpleAtoi(f[2], &u) || !absl::SimpleAtoi(f[3], &g)) continue;
-      if (numeric ? u == uid : f[0] == name) {
-        if (!numeric) {
-          uid = u;
-          gid = g;
-        }
-        home = f[5].empty() ? "/" : f[5];
-        found = true;
-      }
-    }
-    if (!found) {
-      rmdir(dir.c_str());
-      *err = Other(absl::StrCat("unable to find user ", user, ": no matching entries in passwd file"));
-      return absl::NotFoundError(err->message);
-    }
+  std::optional<UserIds> ids = FindUser(root.get(), user);
+  if (!ids.has_value()) {
+    rmdir(dir.c_str());
+    *err = Other(absl::StrCat("unable to find user ", user, ": no matching entries in passwd file"));
+    return absl::NotFoundError(err->message);
   }
+  uint32_t uid = ids->uid, gid = ids->gid;
+  std::string home = ids->home;
   Json env = (*record)["env"];
   if (const Json* e = Field(spec, "env"); e != nullptr && e->is_array()) {
     for (const Json& x : *e) env.push_back(x);

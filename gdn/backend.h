@@ -14,6 +14,7 @@
 #define GDN_GDN_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace gdn::server {
@@ -75,6 +77,14 @@ class Backend {
   bool Stop(const std::string& handle, bool kill, GardenError* err);
   bool SetGraceTime(const std::string& handle, int64_t ns, GardenError* err);
   Json Capacity();
+  // StreamIn: the tar `body` (read until it returns 0) extracted at `destination` in the
+  // container, as `user`, by gdn-init run through spawn exec.
+  bool StreamIn(const std::string& handle, const std::string& user, const std::string& destination,
+                const std::function<long(char*, size_t)>& body, GardenError* err);
+  // StreamOut: a tar of `source` in the container, as `user`, handed to `out` in pieces.
+  // InternalError when it failed before any byte, DataLoss after some.
+  absl::Status StreamOut(const std::string& handle, const std::string& user, const std::string& source,
+                         const std::function<bool(absl::string_view)>& out, GardenError* err);
   // The limits stored at creation: "bandwidth", "cpu", "disk" or "memory".
   absl::StatusOr<Json> Limits(const std::string& handle, const std::string& kind, GardenError* err);
   // Garden's Metrics: the cgroups' usage (spawn events --stats), the image plugin's disk
@@ -88,6 +98,9 @@ class Backend {
 
  private:
   std::string Dir(const std::string& handle) const;
+  // The process spec (a file in the container's folder) of `/.gdn-init VERB PATH` as `user`.
+  absl::StatusOr<std::string> TarProcess(const std::string& handle, const std::string& user,
+                                         const std::string& verb, const std::string& path, GardenError* err);
   absl::StatusOr<Json> Load(const std::string& handle);
   absl::Status Save(const std::string& handle, const Json& record);
   absl::StatusOr<int> InitPid(const std::string& handle);

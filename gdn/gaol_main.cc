@@ -425,6 +425,61 @@ absl::StatusOr<int> Main(const std::vector<std::string>& args) {
     RETURN_IF_ERROR(Call(t, "PUT", absl::StrCat("/containers/", h, "/grace_time"), absl::StrCat(ns, "\n")).status());
     return 0;
   }
+  if (cmd == "stream-in") {
+    // stdin (a tar) as a chunked body, as Go's client streams it.
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"destination", 'd'}, {"user", 'u'}}, false));
+    ASSIGN_OR_RETURN(std::string h, handle_of(f));
+    if (!f.Has("destination")) return absl::InvalidArgumentError("-d/--destination is required");
+    RETURN_IF_ERROR(Lookup(t, h));
+    ASSIGN_OR_RETURN(Connection c, Connection::Dial(t));
+    std::string head = absl::StrCat("PUT /containers/", h, "/files?destination=", Escape(f.Get("destination")),
+                                    "&user=", Escape(f.Get("user")),
+                                    " HTTP/1.1\r\nHost: api\r\nUser-Agent: gaol\r\nContent-Type: "
+                                    "application/octet-stream\r\nTransfer-Encoding: chunked\r\n"
+                                    "Connection: close\r\n\r\n");
+    if (!c.Send(head)) return absl::UnavailableError("cannot send the request");
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!c.Send(absl::StrCat(absl::Hex(n), "\r\n", absl::string_view(buf, static_cast<size_t>(n)), "\r\n"))) break;
+    }
+    c.Send("0\r\n\r\n");
+    ASSIGN_OR_RETURN(HttpResponse r, ReadHead(c));
+    ReadBody(c, &r);
+    if (r.status < 200 || r.status > 299) return GardenFailure(r);
+    return 0;
+  }
+  if (cmd == "stream-out") {
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"source", 's'}, {"user", 'u'}}, false));
+    ASSIGN_OR_RETURN(std::string h, handle_of(f));
+    if (!f.Has("source")) return absl::InvalidArgumentError("-s/--source is required");
+    RETURN_IF_ERROR(Lookup(t, h));
+    ASSIGN_OR_RETURN(Connection c, Connection::Dial(t));
+    if (!c.Send(Request("GET", absl::StrCat("/containers/", h, "/files?source=", Escape(f.Get("source")),
+                                            "&user=", Escape(f.Get("user"))), ""))) {
+      return absl::UnavailableError("cannot send the request");
+    }
+    ASSIGN_OR_RETURN(HttpResponse r, ReadHead(c));
+    if (r.status < 200 || r.status > 299) {
+      ReadBody(c, &r);
+      return GardenFailure(r);
+    }
+    // The tar to stdout as it comes, chunk by chunk.
+    std::string line;
+    while (c.Line(&line)) {
+      size_t n = 0;
+      if (!absl::SimpleHexAtoi(line, &n)) {
+        return absl::InternalError("bad chunk in the server's answer");
+      }
+      if (n == 0) return 0;
+      std::string data = c.ReadExactly(n);
+      if (data.size() != n || !WriteAll(STDOUT_FILENO, data).ok()) break;
+      c.Line(&line);
+    }
+    return absl::DataLossError("the stream ended early");
+  }
   if (cmd == "net-out") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"protocol", 'p'}, {"ip-start"}, {"ip-end"}, {"port-start"}, {"port-end"}}, false));
     ASSIGN_OR_RETURN(std::string h, handle_of(f));

@@ -552,9 +552,60 @@ std::vector<Route> Routes(Backend* b) {
     }
     return Ok(out);
   });
+  // StreamIn: the body (a tar, chunked) goes to the container as it arrives.
+  add("PUT", "/containers/:handle/files", [b](const Request& req, const Params& p, const Body& body) {
+    auto q = [&req](const char* k) {
+      auto it = req.query.find(k);
+      return it == req.query.end() ? std::string() : it->second;
+    };
+    GardenError err;
+    if (!b->StreamIn(p.at("handle"), q("user"), q("destination"), body, &err)) return Error(err);
+    return Ok();
+  });
+  r.back().stream_body = true;
+  // StreamOut: 200 and a chunked tar; an error before the first byte is Garden's error JSON,
+  // one after it ends the body early (GARDEN_API.md 1.4).
+  add("GET", "/containers/:handle/files", [b](const Request& req, const Params& p, const Body&) {
+    auto q = [&req](const char* k) {
+      auto it = req.query.find(k);
+      return it == req.query.end() ? std::string() : it->second;
+    };
+    std::string handle = p.at("handle"), user = q("user"), source = q("source");
+    if (!b->Exists(handle)) {
+      return Error(GardenError{ErrorKind::kContainerNotFound, "unknown handle: " + handle, handle, ""});
+    }
+    return Reply{Response{}, [b, handle, user, source](Conn& c) {
+      bool started = false, client_ok = true;
+      auto out = [&](absl::string_view data) {
+        std::string frame;
+        if (!started) {
+          frame = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDate: ",
+                               HttpDate(), "\r\nTransfer-Encoding: chunked\r\n\r\n");
+          started = true;
+        }
+        absl::StrAppend(&frame, absl::Hex(data.size()), "\r\n", data, "\r\n");
+        client_ok = client_ok && c.Write(frame);
+        return client_ok;
+      };
+      GardenError err;
+      absl::Status s = b->StreamOut(handle, user, source, out, &err);
+      if (started) {
+        if (s.ok() && client_ok) c.Write("0\r\n\r\n");
+        return;
+      }
+      if (s.ok()) {
+        out("");  // the header, then the empty chunk that ends the body
+        return;
+      }
+      int status = err.kind == ErrorKind::kContainerNotFound ? 404 : 500;
+      std::string body = ErrorJson(err).dump() + "\n";
+      c.Write(absl::StrCat("HTTP/1.1 ", status, status == 404 ? " Not Found" : " Internal Server Error",
+                           "\r\nContent-Type: application/json\r\nDate: ", HttpDate(),
+                           "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body));
+    }};
+  });
   // Routes of the API not served yet answer with Garden's error shape.
   for (auto [method, pattern] : std::vector<std::pair<const char*, const char*>>{
-           {"PUT", "/containers/:handle/files"}, {"GET", "/containers/:handle/files"},
            {"POST", "/containers/:handle/net/in"}, {"POST", "/containers/:handle/net/out"},
            {"POST", "/containers/:handle/net/out/bulk"}}) {
     std::string what = absl::StrCat(method, " ", pattern);

@@ -189,6 +189,30 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   pid=$("${gaol[@]}" run g1 -c "sh -c 'busybox sleep 0.3; echo later'" </dev/null)
   check "$name: gaol run without -a prints the process id" test -n "$pid"
   check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
+  # StreamIn / StreamOut (GARDEN_API.md 1.4), through gaol.
+  mkdir -p "$dir/tar-in/d" && echo hello >"$dir/tar-in/d/f" && head -c 3000000 /dev/urandom >"$dir/tar-in/d/big"
+  tar -C "$dir/tar-in" -cf - d | "${gaol[@]}" stream-in g1 -d /tmp/up
+  check "$name: stream-in extracts into the container" test "$("${gaol[@]}" run g1 -a -c 'cat /tmp/up/d/f' </dev/null)" = hello
+  "${gaol[@]}" run g1 -a -c 'sh -c "busybox mkdir -p /tmp/shared && busybox chmod 1777 /tmp/shared"' </dev/null
+  tar -C "$dir/tar-in" -cf - d | "${gaol[@]}" stream-in g1 -d /tmp/shared/mine -u 1000:1000
+  check "$name: stream-in as a user: the files are the user's" \
+    test "$("${gaol[@]}" run g1 -a -c 'stat -c %u:%g /tmp/shared/mine/d/f' </dev/null)" = 1000:1000
+  out=$(tar -C "$dir/tar-in" -cf - d | "${gaol[@]}" stream-in g1 -d /root/not-yours -u 1000:1000 2>&1)
+  check "$name: stream-in as a user cannot write where the user may not" grep -q 'Permission denied' <<<"$out"
+  check "$name: stream-out gives basename/... entries" \
+    test "$("${gaol[@]}" stream-out g1 -s /tmp/up/d | tar -tf - | sort | tr '\n' ' ')" = "d/ d/big d/f "
+  check "$name: stream-out of a folder with a / gives ./... entries" \
+    test "$("${gaol[@]}" stream-out g1 -s /tmp/up/d/ | tar -tf - | sort | tr '\n' ' ')" = "./ ./big ./f "
+  check "$name: 3 MB round trip, byte for byte" bash -c "'$bin/gaol' -t '$sock' stream-out g1 -s /tmp/up/d | tar -xOf - d/big | cmp - '$dir/tar-in/d/big'"
+  out=$("${gaol[@]}" stream-out g1 -s /nope 2>&1 >/dev/null)
+  check "$name: stream-out of a missing path: Garden's error, before any byte" \
+    grep -q 'error streaming out: exit status 2. Output: tar: /nope: Cannot stat' <<<"$out"
+  python3 -c 'import io, tarfile, sys
+t = tarfile.open(fileobj=sys.stdout.buffer, mode="w|")
+i = tarfile.TarInfo("../../escape"); data = b"x"; i.size = 1
+t.addfile(i, io.BytesIO(data)); t.close()' >"$dir/evil.tar"
+  out=$("${gaol[@]}" stream-in g1 -d /tmp/evil <"$dir/evil.tar" 2>&1)
+  check "$name: stream-in refuses a member with .." grep -q "member name contains '..'" <<<"$out"
   check "$name: gaol properties" grep -q $'^garden.state\tcreated$' <<<"$("${gaol[@]}" properties g1)"
   check "$name: gaol destroy" "${gaol[@]}" destroy g1
   # Grace time: reaped when idle that long; a client attached holds it off.
