@@ -274,6 +274,7 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
   int64_t grace = Int(spec, "grace_time");
   if (grace == 0) grace = o_.default_grace_time_ns;
   record["properties"]["garden.grace-time"] = std::to_string(grace);
+  if (!o_.external_ip.empty()) record["properties"]["garden.network.external-ip"] = o_.external_ip;
   if (const Json* env = Field(spec, "env"); env != nullptr && env->is_array()) record["env"] = *env;
   auto fail = [&](const std::string& message) -> absl::Status {
     *err = Other(message);
@@ -661,6 +662,82 @@ absl::StatusOr<Json> Backend::Metrics(const std::string& handle, GardenError* er
   m["Age"] = created > 0 ? NowNs() - created : 0;
   m["CPUEntitlement"] = 0;
   return m;
+}
+
+namespace {
+
+std::string Prop(const Json& record, const char* key) {
+  const Json* props = Field(record, "properties");
+  const Json* v = props != nullptr ? Field(*props, key) : nullptr;
+  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
+}
+
+}  // namespace
+
+absl::StatusOr<Json> Backend::NetIn(const std::string& handle, const Json& request, GardenError* err) {
+  absl::StatusOr<Json> record = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!record.ok()) {
+    *err = NotFound(handle);
+    return absl::NotFoundError(err->message);
+  }
+  std::string ip = Prop(*record, "garden.network.container-ip");
+  if (o_.network_plugin.empty() || ip.empty()) {
+    *err = Other(absl::StrCat("cannot find container [", handle, "]"));
+    return absl::FailedPreconditionError(err->message);
+  }
+  Json in = {{"HostIP", o_.external_ip}, {"HostPort", Int(request, "host_port")},
+             {"ContainerIP", ip}, {"ContainerPort", Int(request, "container_port")}};
+  std::vector<std::string> argv = {o_.network_plugin};
+  argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
+  argv.insert(argv.end(), {"--action", "net-in", "--handle", handle});
+  absl::StatusOr<SubprocessResult> r = Exec(argv, in.dump(), true);
+  if (!r.ok() || !r->ok()) {
+    *err = Other(r.ok() ? absl::StrCat("external networker encountered an error running 'net-in' action: exit status ",
+                                       r->exit_code, r->err.empty() ? "" : ": ", r->err)
+                        : std::string(r.status().message()));
+    return absl::InternalError(err->message);
+  }
+  Json out = Json::parse(r->out, nullptr, false);
+  Json mapping = {{"host_port", out.is_object() ? Int(out, "host_port") : 0},
+                  {"container_port", out.is_object() ? Int(out, "container_port") : 0}};
+  // The mapping joins garden.network.mapped-ports (under the lock: properties change).
+  std::lock_guard<std::mutex> l(mu_);
+  absl::StatusOr<Json> now = Load(handle);
+  if (now.ok()) {
+    Json ports = Json::parse(Prop(*now, "garden.network.mapped-ports"), nullptr, false);
+    if (!ports.is_array()) ports = Json::array();
+    ports.push_back({{"HostPort", mapping["host_port"]}, {"ContainerPort", mapping["container_port"]}});
+    (*now)["properties"]["garden.network.mapped-ports"] = ports.dump();
+    (void)Save(handle, *now);
+  }
+  return mapping;
+}
+
+bool Backend::NetOut(const std::string& handle, const Json& rules, bool bulk, GardenError* err) {
+  absl::StatusOr<Json> record = Exists(handle) ? Load(handle) : absl::NotFoundError("");
+  if (!record.ok()) {
+    *err = NotFound(handle);
+    return false;
+  }
+  std::string ip = Prop(*record, "garden.network.container-ip");
+  if (o_.network_plugin.empty() || ip.empty()) {
+    *err = Other(absl::StrCat("cannot find container [", handle, "]"));
+    return false;
+  }
+  Json in = {{"container_ip", ip}};
+  in[bulk ? "netout_rules" : "netout_rule"] = rules;
+  const char* action = bulk ? "bulk-net-out" : "net-out";
+  std::vector<std::string> argv = {o_.network_plugin};
+  argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
+  argv.insert(argv.end(), {"--action", action, "--handle", handle});
+  absl::StatusOr<SubprocessResult> r = Exec(argv, in.dump(), true);
+  if (!r.ok() || !r->ok()) {
+    *err = Other(r.ok() ? absl::StrCat("external networker encountered an error running '", action,
+                                       "' action: exit status ", r->exit_code, r->err.empty() ? "" : ": ", r->err)
+                        : std::string(r.status().message()));
+    return false;
+  }
+  return true;
 }
 
 absl::StatusOr<std::string> Backend::TarProcess(const std::string& handle, const std::string& user,

@@ -43,6 +43,7 @@ struct BackendOptions {
   uint32_t uid_map_start = 0, uid_map_length = 0, gid_map_start = 0, gid_map_length = 0;
   std::vector<std::string> insecure_registries;
   std::string docker_registry;
+  std::string external_ip;  // --external-ip: the HostIP of net-in
 };
 
 // Garden's error kinds (GARDEN_API.md 1.2): how a failure is answered.
@@ -77,6 +78,11 @@ class Backend {
   bool Stop(const std::string& handle, bool kill, GardenError* err);
   bool SetGraceTime(const std::string& handle, int64_t ns, GardenError* err);
   Json Capacity();
+  // NetIn through the network plugin: the mapping it made ({"host_port","container_port"}),
+  // appended to garden.network.mapped-ports.
+  absl::StatusOr<Json> NetIn(const std::string& handle, const Json& request, GardenError* err);
+  // NetOut (one rule) and BulkNetOut (`rules` is an array) through the network plugin.
+  bool NetOut(const std::string& handle, const Json& rules, bool bulk, GardenError* err);
   // StreamIn: the tar `body` (read until it returns 0) extracted at `destination` in the
   // container, as `user`, by gdn-init run through spawn exec.
   bool StreamIn(const std::string& handle, const std::string& user, const std::string& destination,

@@ -79,6 +79,7 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
   o.insecure_registries = f.All("insecure-docker-registry");
   o.network_plugin = f.Get("network-plugin");
   o.network_plugin_args = f.All("network-plugin-extra-arg");
+  o.external_ip = f.Get("external-ip");
   uint32_t max = 0;
   RETURN_IF_ERROR(Number(f, "max-containers", &max));
   o.max_containers = static_cast<int>(max);

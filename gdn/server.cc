@@ -604,15 +604,29 @@ std::vector<Route> Routes(Backend* b) {
                            "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body));
     }};
   });
-  // Routes of the API not served yet answer with Garden's error shape.
-  for (auto [method, pattern] : std::vector<std::pair<const char*, const char*>>{
-           {"POST", "/containers/:handle/net/in"}, {"POST", "/containers/:handle/net/out"},
-           {"POST", "/containers/:handle/net/out/bulk"}}) {
-    std::string what = absl::StrCat(method, " ", pattern);
-    add(method, pattern, [what](const Request&, const Params&, const Body&) {
-      return Error(what + " is not supported by this gdn yet");
-    });
-  }
+  add("POST", "/containers/:handle/net/in", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    GardenError err;
+    absl::StatusOr<Json> mapping = b->NetIn(p.at("handle"), body, &err);
+    return mapping.ok() ? Ok(*mapping) : Error(err);
+  });
+  add("POST", "/containers/:handle/net/out", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    GardenError err;
+    return b->NetOut(p.at("handle"), body, false, &err) ? Ok() : Error(err);
+  });
+  add("POST", "/containers/:handle/net/out/bulk", [b](const Request& req, const Params& p, const Body&) {
+    Json body;
+    std::string why;
+    if (!ParseBody(req, &body, &why)) return Error(why);
+    if (!body.is_array()) return Error("json: cannot unmarshal into Go value of type []garden.NetOutRule");
+    GardenError err;
+    return b->NetOut(p.at("handle"), body, true, &err) ? Ok() : Error(err);
+  });
   return r;
 }
 
