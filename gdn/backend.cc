@@ -227,7 +227,7 @@ void Backend::Teardown(const std::string& handle, const Json& record) {
     (void)Exec(argv, "null", true);
   }
   (void)Exec(Runtime({"delete", "--force", handle}));
-  if (!o_.image_plugin.empty() && record.value("image_made", false)) {
+  if (!o_.image_plugin.empty() && (record.value("image_made", false) || record.value("image_asked", false))) {
     std::vector<std::string> argv = {o_.image_plugin};
     argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
     argv.insert(argv.end(), {"delete", handle});
@@ -307,6 +307,10 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     }
     // Garden's docker:///repo#tag and docker:///repo:tag both reach the plugin as given.
     argv.insert(argv.end(), {uri, handle});
+    // Written down before the plugin runs: a server killed meanwhile deletes the image on
+    // its restart (a delete of an image never made finds nothing to do).
+    record["image_asked"] = true;
+    (void)Save(handle, record);
     absl::StatusOr<SubprocessResult> r = Exec(argv);
     if (!r.ok()) return fail(std::string(r.status().message()));
     record["image_made"] = true;
