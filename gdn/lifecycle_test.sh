@@ -100,6 +100,24 @@ check "20 clients x2: the server's descriptors are back to $fds0" test "$(fds)" 
 check "20 clients x2: its threads are back to $threads0" test "$(threads)" -le "$threads0"
 check "20 clients x2: no child process left" test "$(children)" -le "$children0"
 
+# --- several clients attached to one process: each gets all of its output ---
+gaol create -n multi -r "$image" >/dev/null
+pid=$(gaol run multi -c "sh -c 'busybox sleep 0.6; i=0; while [ \$i -lt 30 ]; do echo t\$i; i=\$((i+1)); busybox sleep 0.03; done'" </dev/null)
+gaol attach multi -p "$pid" </dev/null >"$work/a1.out" &
+a1=$!
+gaol attach multi -p "$pid" </dev/null >"$work/a2.out" &
+a2=$!
+gaol attach multi -p "$pid" </dev/null >"$work/a3.out" &
+a3=$!
+sleep 0.8
+kill "$a3"  # one leaves half-way: the others go on
+wait "$a1" "$a2"
+wait "$a3" 2>/dev/null
+check "attachers: the first got all 30 lines" bash -c "[[ \$(wc -l <'$work/a1.out') == 30 && \$(tail -1 '$work/a1.out') == t29 ]]"
+check "attachers: the second got the same" cmp "$work/a1.out" "$work/a2.out"
+check "attachers: the one that left got a beginning" bash -c "[[ \$(head -1 '$work/a3.out') == t0 ]]"
+check "attachers: destroy" gaol destroy multi
+
 # --- a slow reader of 100 MB ---
 gaol create -n big -r "$image" >/dev/null
 rss0=$(rss_kib)

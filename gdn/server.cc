@@ -5,13 +5,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -116,6 +119,8 @@ struct StreamSet {
   std::shared_ptr<Queue> out = std::make_shared<Queue>(), err = std::make_shared<Queue>();
   std::chrono::steady_clock::time_point ended{};
   bool done = false;
+  // Called when a reader claims one of the queues: output starts to flow then, not before.
+  std::function<void()> on_claim;
 };
 
 class Streams {
@@ -137,12 +142,18 @@ class Streams {
   }
   // The queue of stream `id`'s `which` (stdout/stderr), claimed for one reader.
   std::shared_ptr<Queue> Claim(const std::string& id, bool stdout) {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = sets_.find(id);
-    if (it == sets_.end()) return nullptr;
-    std::shared_ptr<Queue> q = stdout ? it->second->out : it->second->err;
-    if (q->taken) return nullptr;
-    q->taken = true;
+    std::function<void()> on_claim;
+    std::shared_ptr<Queue> q;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = sets_.find(id);
+      if (it == sets_.end()) return nullptr;
+      q = stdout ? it->second->out : it->second->err;
+      if (q->taken) return nullptr;
+      q->taken = true;
+      on_claim = it->second->on_claim;
+    }
+    if (on_claim) on_claim();
     return q;
   }
   void End(const std::shared_ptr<StreamSet>& s) {
@@ -159,17 +170,161 @@ class Streams {
 
 Streams g_streams;
 
-// Reads a pipe into a queue until EOF.
-void Pump(int fd, std::shared_ptr<Queue> q) {
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    q->Push(std::string(buf, static_cast<size_t>(n)));
+// One relay per process: the single reader of its keeper (attach connect), fanning the
+// output out to every attachment of the process, so that several clients attached at once
+// each get all of what it writes while they are (Garden lets several attach). It ends
+// with the process, or when its last attachment leaves: then the keeper keeps what the
+// process writes next for a later attach.
+class Relay {
+ public:
+  explicit Relay(std::string dir) : dir_(std::move(dir)) {}
+
+  // Starts the reader (once): when a client reads the output or sends stdin, so that the
+  // keeper keeps the output while nobody does. False if it cannot.
+  bool Start() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (started_) return true;
+    absl::StatusOr<Pipe> in = MakePipe(), out = MakePipe(), err = MakePipe();
+    if (!in.ok() || !out.ok() || !err.ok()) return false;
+    started_ = true;
+    in_w_ = in->write.Release();
+    int out_r = out->read.Release(), err_r = err->read.Release();
+    auto self = shared();
+    pumps_ = 2;
+    std::thread([self, out_r] { self->Pump(out_r, true); }).detach();
+    std::thread([self, err_r] { self->Pump(err_r, false); }).detach();
+    std::thread([self, in_r = in->read.Release(), out_w = out->write.Release(),
+                 err_w = err->write.Release()] {
+      attach::ConnectOptions o;
+      o.dir = self->dir_;
+      o.stdin = true;
+      o.in_fd = in_r;
+      o.out_fd = out_w;
+      o.err_fd = err_w;
+      absl::StatusOr<int> code = attach::Connect(o);
+      close(in_r);
+      close(out_w);
+      close(err_w);
+      std::lock_guard<std::mutex> l(self->mu_);
+      self->code_ = code;
+      self->connected_ = false;
+      self->cv_.notify_all();
+    }).detach();
+    return true;
   }
-  close(fd);
-  q->Close();
+
+  void Subscribe(const std::shared_ptr<StreamSet>& set) {
+    std::lock_guard<std::mutex> l(mu_);
+    subscribers_.push_back(set);
+  }
+  // An attachment left before the end. Returns true when it was the last one.
+  bool Unsubscribe(const std::shared_ptr<StreamSet>& set) {
+    std::lock_guard<std::mutex> l(mu_);
+    subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), set), subscribers_.end());
+    if (!subscribers_.empty()) return false;
+    // Nobody reads: the pumps stop, attach connect's next write fails, and what it could not
+    // pass on stays unacknowledged with the keeper.
+    stopping_ = true;
+    return true;
+  }
+  // Stdin from any attachment goes to the process; the first end of it closes it.
+  void Stdin(const std::string& data) {
+    Start();
+    std::lock_guard<std::mutex> l(mu_);
+    if (in_w_ >= 0) (void)WriteAll(in_w_, data);
+  }
+  void CloseStdin() {
+    Start();
+    std::lock_guard<std::mutex> l(mu_);
+    if (in_w_ >= 0) close(in_w_);
+    in_w_ = -1;
+  }
+  bool Started() {
+    std::lock_guard<std::mutex> l(mu_);
+    return started_;
+  }
+  // Whether the process ended and all its output was handed to the subscribers.
+  bool Finished() {
+    std::lock_guard<std::mutex> l(mu_);
+    return started_ && !connected_ && pumps_ == 0;
+  }
+  absl::StatusOr<int> Code() {
+    std::lock_guard<std::mutex> l(mu_);
+    return code_;
+  }
+  bool Usable() {
+    std::lock_guard<std::mutex> l(mu_);
+    return connected_ && !stopping_;
+  }
+  // Stops the pumps of a relay nobody reads any more (see Unsubscribe).
+  bool stopping() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopping_;
+  }
+  ~Relay() {
+    if (in_w_ >= 0) close(in_w_);
+  }
+
+  std::shared_ptr<Relay> shared() { return self_.lock(); }
+  std::weak_ptr<Relay> self_;
+
+ private:
+  // Reads one of the process's streams into every subscriber's queue until EOF.
+  void Pump(int fd, bool out) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      std::vector<std::shared_ptr<StreamSet>> to;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopping_) break;
+        to = subscribers_;
+      }
+      // Outside the lock: a full queue makes its writer wait (nothing is dropped), and
+      // an attachment that leaves abandons its queue, which ends the wait.
+      for (const auto& s : to) (out ? s->out : s->err)->Push(std::string(buf, static_cast<size_t>(n)));
+    }
+    close(fd);
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& s : subscribers_) (out ? s->out : s->err)->Close();
+    --pumps_;
+    cv_.notify_all();
+  }
+
+  std::string dir_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<StreamSet>> subscribers_;
+  int in_w_ = -1;
+  int pumps_ = 0;
+  bool started_ = false, connected_ = true, stopping_ = false;
+  absl::StatusOr<int> code_ = absl::UnknownError("not run");
+};
+
+std::mutex g_relays_mu;
+std::map<std::string, std::shared_ptr<Relay>> g_relays;
+
+// The relay of the process in `dir`, joined by `set`: the running one, or a new one.
+std::shared_ptr<Relay> JoinRelay(const std::string& dir, const std::shared_ptr<StreamSet>& set) {
+  std::lock_guard<std::mutex> l(g_relays_mu);
+  auto it = g_relays.find(dir);
+  if (it != g_relays.end() && it->second->Usable()) {
+    it->second->Subscribe(set);
+    return it->second;
+  }
+  auto relay = std::make_shared<Relay>(dir);
+  relay->self_ = relay;
+  relay->Subscribe(set);
+  g_relays[dir] = relay;
+  return relay;
+}
+
+void ForgetRelay(const std::string& dir, const std::shared_ptr<Relay>& relay) {
+  std::lock_guard<std::mutex> l(g_relays_mu);
+  auto it = g_relays.find(dir);
+  if (it != g_relays.end() && it->second == relay) g_relays.erase(it);
 }
 
 // One attachment to a process: the control connection's whole life (GARDEN_API.md 1.6).
@@ -180,55 +335,45 @@ void Attachment(Conn& conn, int status, const std::string& dir, const std::strin
                                   "\r\nContent-Type: application/json\r\nDate: ", HttpDate(),
                                   "\r\nTransfer-Encoding: chunked\r\n\r\n");
   Json first = {{"process_id", id}, {"stream_id", stream_id}};
-  if (!conn.Write(head + first.dump() + "\n")) {
+  std::shared_ptr<Relay> relay;
+  if (!conn.Write(head + first.dump() + "\n") || (relay = JoinRelay(dir, set)) == nullptr) {
     g_streams.End(set);
     set->out->Close();
     set->err->Close();
     return;
   }
-  absl::StatusOr<Pipe> in = MakePipe(), out = MakePipe(), err = MakePipe();
-  if (!in.ok() || !out.ok() || !err.ok()) return;
-  int out_r = out->read.Release(), err_r = err->read.Release();
-  std::thread pump_out(Pump, out_r, set->out), pump_err(Pump, err_r, set->err);
-  // The keeper: output into the pipes, our stdin pipe into the process.
-  // Shared with the relay thread, which may outlive this connection.
-  struct Relay {
-    std::atomic<bool> finished{false};
-    absl::StatusOr<int> code = absl::UnknownError("not run");
+  std::weak_ptr<Relay> weak = relay;
+  set->on_claim = [weak] {
+    if (auto r = weak.lock()) r->Start();
   };
-  auto relay = std::make_shared<Relay>();
-  int in_w = in->write.Release();
-  std::thread connect([relay, dir, in_r = in->read.Release(), out_w = out->write.Release(),
-                       err_w = err->write.Release()] {
-    attach::ConnectOptions o;
-    o.dir = dir;
-    o.stdin = true;
-    o.in_fd = in_r;
-    o.out_fd = out_w;
-    o.err_fd = err_w;
-    absl::StatusOr<int> code = attach::Connect(o);
-    close(in_r);
-    close(out_w);
-    close(err_w);
-    relay->code = code;
-    relay->finished = true;  // the control reader below polls for it
-  });
-  std::atomic<bool>& finished = relay->finished;
   // Control frames from the client, until it closes, says stdin is done, or the process ends.
   std::string buffer;
-  bool reading = true, stdin_open = true;
-  while (!finished) {
+  bool left = false;
+  std::optional<int> exited;  // the process's status, when it ended with no reader started
+  auto waited = std::chrono::steady_clock::time_point{};
+  while (!relay->Finished()) {
+    if (!relay->Started()) {
+      // Nobody reads its output yet: the keeper holds it. Once the process has ended, a
+      // second is left for the client's output streams to come; then its status is told.
+      if (!exited.has_value()) {
+        absl::StatusOr<attach::Status> st = attach::GetStatus(dir);
+        if (st.ok() && st->has_exit_status()) {
+          const auto& e = st->exit_status();
+          exited = e.exited() ? e.code() : 128 + e.signal();
+          waited = std::chrono::steady_clock::now();
+        }
+      } else if (std::chrono::steady_clock::now() - waited > std::chrono::seconds(1)) {
+        break;
+      }
+    }
     struct pollfd p = {conn.fd(), POLLIN, 0};
     int r = poll(&p, 1, 100);
-    if (r <= 0 || !reading) {
-      if (!reading) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
-    }
+    if (r <= 0) continue;
     char buf[65536];
     long n = conn.Read(buf, sizeof buf);
     if (n <= 0) {
-      reading = false;
-      break;  // the client went away: the process goes on, its output stays with the keeper
+      left = true;  // the client went away: the process goes on
+      break;
     }
     buffer.append(buf, static_cast<size_t>(n));
     size_t nl;
@@ -243,11 +388,10 @@ void Attachment(Conn& conn, int status, const std::string& dir, const std::strin
         }
       } else if (get("source") != nullptr) {
         const Json* data = get("data");
-        if (data != nullptr && data->is_string() && stdin_open) {
-          (void)WriteAll(in_w, data->get<std::string>());
-        } else if (data == nullptr && stdin_open) {
-          close(in_w);
-          stdin_open = false;
+        if (data != nullptr && data->is_string()) {
+          relay->Stdin(data->get<std::string>());
+        } else if (data == nullptr) {
+          relay->CloseStdin();
         }
       } else if (const Json* sig = get("signal"); sig != nullptr && sig->is_number_integer()) {
         int s = sig->get<int>();
@@ -255,26 +399,28 @@ void Attachment(Conn& conn, int status, const std::string& dir, const std::strin
       }
     }
   }
-  if (stdin_open) close(in_w);
-  if (finished) {
-    connect.join();
-    pump_out.join();
-    pump_err.join();
+  if (!left) {
+    absl::StatusOr<int> code = relay->Started() ? relay->Code() : absl::StatusOr<int>(exited.value_or(0));
     Json last = {{"process_id", id}};
-    if (relay->code.ok()) {
-      last["exit_status"] = *relay->code;
+    if (code.ok()) {
+      last["exit_status"] = *code;
     } else {
-      last["error"] = std::string(relay->code.status().message());
+      last["error"] = std::string(code.status().message());
     }
     conn.Write(last.dump() + "\n");
+    if (!relay->Started()) {
+      // Its output stays with the keeper for a later attach: these streams just end.
+      set->out->Close();
+      set->err->Close();
+    }
+    ForgetRelay(dir, relay);
   } else {
-    // The client left first: stop relaying; the keeper holds what comes next for a later
-    // attach. The relay ends when the process does.
+    // The client left first. Its streams stop; the others' go on. Like Garden, its end
+    // ends the process's stdin.
     set->out->Abandon();
     set->err->Abandon();
-    connect.detach();
-    pump_out.detach();
-    pump_err.detach();
+    if (relay->Started()) relay->CloseStdin();
+    if (relay->Unsubscribe(set)) ForgetRelay(dir, relay);
   }
   g_streams.End(set);
 }

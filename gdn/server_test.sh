@@ -119,7 +119,9 @@ run_case() {  # run_case NAME USER
   check "$name: run answers 201 and a first frame" grep -q '^STATUS HTTP/1.1 201 Created' <<<"$out"
   check "$name: run delivers the exit status" python3 -c 'import json,sys
 last = [l for l in sys.argv[1].splitlines() if l.startswith("LAST ")][0]
-sys.exit(json.loads(last[5:]).get("exit_status") != 3)' "$out"
+ok = json.loads(last[5:]).get("exit_status") == 3
+ok or print(sys.argv[1])
+sys.exit(not ok)' "$out"
   check "$name: stdin reached the process and stdout came back" grep -q '^STDOUT "hello-stdin1 root\\n"' <<<"$out"
   check "$name: stderr came back apart" grep -q '^STDERR "err\\n"' <<<"$out"
   out=$(python3 "$work/garden.py" "$sock" c1 '{"path":"does-not-exist","rlimits":{},"image":{}}')
