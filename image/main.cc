@@ -10,6 +10,7 @@
 // --default-registry HOST (docker.io), --credentials FILE (a Docker config.json), and
 // --json-progress (progress as JSON lines on stderr; a terminal gets it as text anyway).
 #include <sys/statvfs.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <string>
@@ -50,6 +51,12 @@ absl::Status Main(const std::vector<std::string>& args) {
   }
   std::string store_path = global.Get("store");
   if (store_path.empty()) return UsageError("--store is required");
+  // Absolute: the paths create prints are read by others (spawn, from the bundle's folder).
+  if (store_path[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == nullptr) return ErrnoError(errno, "getcwd");
+    store_path = absl::StrCat(cwd, "/", store_path);
+  }
   std::string cmd = global.positional[0];
   std::vector<std::string> rest(global.positional.begin() + 1, global.positional.end());
   if (cmd == "init-store") {
