@@ -23,6 +23,9 @@
 #include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subid.h"
+#include "lib/names.h"
+#include "lib/subprocess.h"
+#include "nlohmann/json.hpp"
 #include "setup/cgroups.h"
 #include "setup/files.h"
 #include "setup/iptables.h"
@@ -347,13 +350,62 @@ absl::Status Act(const SetupOptions& o, const Plan& plan, std::vector<Action>* d
   return absl::OkStatus();
 }
 
+// The bridges a CNI configuration file names ("bridge": "NAME"), for its undo: the bridge
+// plugin makes the bridge with the first container and leaves it when the last goes.
+std::vector<std::string> BridgesOf(const std::string& conflist) {
+  std::vector<std::string> out;
+  absl::StatusOr<std::string> text = ReadFile(conflist);
+  if (!text.ok()) return out;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return out;
+  std::vector<nlohmann::json> plugins;
+  if (j.contains("plugins") && j["plugins"].is_array()) {
+    for (const auto& p : j["plugins"]) plugins.push_back(p);
+  } else {
+    plugins.push_back(j);
+  }
+  for (const auto& p : plugins) {
+    if (p.is_object() && p.value("type", "") == "bridge" && p.contains("bridge") && p["bridge"].is_string()) {
+      out.push_back(p["bridge"]);
+    }
+  }
+  return out;
+}
+
+// Removes a bridge with no ports left (a container's would still be attached: kept then).
+std::string RemoveBridge(const std::string& name) {
+  if (!IsPlainName(name, 15)) return "";
+  std::string brif = absl::StrCat("/sys/class/net/", name, "/brif");
+  DIR* d = opendir(brif.c_str());
+  if (d == nullptr) return "";
+  bool empty = true;
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') empty = false;
+  }
+  closedir(d);
+  if (!empty) return absl::StrCat("; bridge ", name, " kept: containers are on it");
+  SubprocessOptions o;
+  o.argv = {"ip", "link", "delete", name, "type", "bridge"};
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  if (!r.ok() || !r->ok()) return absl::StrCat("; bridge ", name, " could not be removed");
+  return absl::StrCat("; bridge ", name, " removed");
+}
+
 // Reverts one action; the state to report.
 absl::StatusOr<std::string> UndoAction(const Action& a, const std::string& iptables,
                                        const std::vector<SetupRecord>& others) {
   switch (a.kind()) {
     case Action::FOLDER:
-    case Action::FILE:
-      return UndoFileAction(a);
+    case Action::FILE: {
+      std::vector<std::string> bridges;
+      if (a.kind() == Action::FILE && absl::EndsWith(a.path(), ".conflist")) bridges = BridgesOf(a.path());
+      ASSIGN_OR_RETURN(std::string state, UndoFileAction(a));
+      // Only a network setup made goes with its bridge (a file it restored keeps it).
+      if (absl::StartsWith(state, "removed")) {
+        for (const std::string& b : bridges) absl::StrAppend(&state, RemoveBridge(b));
+      }
+      return state;
+    }
     case Action::HELPER:
       for (const SetupRecord& r : others) {
         if (r.idmap() == a.path() || r.netns() == a.path()) {
