@@ -435,7 +435,12 @@ class Writer {
       field[0] = static_cast<char>(0x80);
       return;
     }
-    snprintf(field, len, "%0*llo", static_cast<int>(len - 1), static_cast<unsigned long long>(v));
+    // len - 1 octal digits, zero-padded, then NUL.
+    field[len - 1] = '\0';
+    for (size_t i = len - 1; i-- > 0;) {
+      field[i] = static_cast<char>('0' + (v & 7));
+      v >>= 3;
+    }
   }
 
   bool LongName(char type, const std::string& text) {
@@ -466,7 +471,7 @@ class Writer {
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (char c : h) sum += static_cast<unsigned char>(c);
-    snprintf(h + 148, 8, "%06o", sum);
+    Octal(h + 148, 7, sum);  // six digits and a NUL, then a space, as GNU tar writes it
     h[155] = ' ';
     return WriteFull(fd_, h, kBlock);
   }
