@@ -11,6 +11,12 @@
 namespace gdn::netns {
 
 std::optional<uint32_t> ParseIPv4(absl::string_view text) {
+  // Digits and dots only, the whole string: a NUL would end inet_pton's look early and let
+  // what follows reach an iptables-restore line (a root rule of the caller's choosing).
+  if (text.empty() || text.size() > 15) return std::nullopt;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(c) && c != '.') return std::nullopt;
+  }
   std::string s(text);
   struct in_addr a;
   if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;

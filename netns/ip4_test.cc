@@ -1,5 +1,6 @@
 #include "netns/ip4.h"
 
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace gdn::netns {
@@ -11,6 +12,11 @@ TEST(Ip4, ParsesAndPrints) {
   for (const char* bad :
        {"", "10.1.2", "10.1.2.256", "::1", "10.1.2.3/24", " 10.1.2.3", "a.b.c.d"}) {
     EXPECT_FALSE(ParseIPv4(bad).has_value()) << bad;
+  }
+  // What follows a NUL or a newline is part of the address, and so no address.
+  for (absl::string_view bad : {absl::string_view("10.1.2.3\0\nCOMMIT", 16),
+                                absl::string_view("10.1.2.3\n-A X", 14), absl::string_view("10.1.2.3 ")}) {
+    EXPECT_FALSE(ParseIPv4(bad).has_value());
   }
 }
 

@@ -76,6 +76,14 @@ Iptables::Session::~Session() {
 }
 
 absl::Status Iptables::Session::Send(const Batch& batch) {
+  // Each rule is one line of iptables-restore's input: one that is more is an injection.
+  for (const auto* lines : {&batch.nat, &batch.filter}) {
+    for (const std::string& l : *lines) {
+      if (l.find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+        return absl::InternalError("refusing an iptables rule with a line break or NUL in it");
+      }
+    }
+  }
   std::string text = batch.Text();
   if (!async_) {
     pending_ += text;

@@ -399,6 +399,12 @@ run "$UCONF" net-in u1 "{\"HostPort\":22,\"ContainerPort\":7070}" gdn-test
 check "rootless: net-in of a host port outside the pool (22) is refused (5)" refused
 
 # Abuse, each refused with exit 5 and a sentence.
+# A NUL in an address once ended netns's check early while iptables-restore read on: the
+# rest of the line (here a COMMIT and a root INPUT rule) must never reach it.
+run "$UCONF" net-out u1 "{\"container_ip\":\"$uip1\",\"netout_rule\":{\"protocol\":1,\"networks\":[{\"start\":\"10.9.9.9\\u0000\\nCOMMIT\\n*filter\\n-I INPUT 1 -s 10.9.9.8/32 -j ACCEPT\"}]}}" gdn-test
+check "abuse: an address with a NUL and rule lines after it is refused as input (7), before iptables" \
+  eval '[[ $rc == 7 && "$err" == *"is not an IPv4 range"* ]]'
+check "abuse: ... and no line of it reached iptables" bash -c "! iptables-save | grep -q 10.9.9.8"
 run "$UCONF" up x1 "{\"Pid\":$c6}" gdn-test
 check "abuse: up of root's process is refused" refused
 user_container gdn-test2; o1=$last

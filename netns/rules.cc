@@ -129,10 +129,11 @@ std::vector<std::string> NetOutRuleSpecs(const NetOutRule& rule, bool log,
   }
   std::vector<std::string> destinations;
   for (const IPRange& r : rule.networks()) {
-    std::string end = EndOrStart(r);
-    destinations.push_back(end == r.start()
-                               ? absl::StrCat("-d ", r.start(), "/32")
-                               : absl::StrCat("-m iprange --dst-range ", r.start(), "-", end));
+    // Formatted from the parsed numbers, never from the caller's strings (checked before).
+    std::string start = FormatIPv4(ParseIPv4(r.start()).value_or(0));
+    std::string end = FormatIPv4(ParseIPv4(EndOrStart(r)).value_or(0));
+    destinations.push_back(start == end ? absl::StrCat("-d ", start, "/32")
+                                        : absl::StrCat("-m iprange --dst-range ", start, "-", end));
   }
   if (destinations.empty()) destinations.push_back("");
   std::vector<std::string> extras;
