@@ -121,6 +121,12 @@ int RunSetuidMain(int argc, char** argv, absl::string_view usage, const MainBody
   FLAGS_logbuflevel = google::GLOG_INFO;
   FLAGS_v = 0;
   gflags::SetCommandLineOption("vmodule", "");
+  // The e-mail path runs a command (popen of logmailer): never from the caller's settings.
+  for (const char* flag : {"alsologtoemail", "logmailer", "log_backtrace_at"}) {
+    gflags::SetCommandLineOption(flag, "");
+  }
+  gflags::SetCommandLineOption("logemaillevel", "999");
+  gflags::SetCommandLineOption("max_log_size", "1800");
 
   std::string program = ProgramName(argc > 0 ? argv[0] : nullptr);
   std::vector<std::string> args;

@@ -512,11 +512,13 @@ absl::Status BecomeRoot() {
   (void)setrlimit(RLIMIT_NOFILE, &files);
   umask(022);
   signal(SIGPIPE, SIG_IGN);  // a closed pipe is an error to report, not a reason to die
-  // A terminal's signals reach us whatever our ids: keep them from cutting a change short.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGHUP}) sigaddset(&set, sig);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  // A terminal's signals reach us and our children whatever our ids: ignored, which (unlike
+  // a blocked mask, which children reset) carries across exec into the CNI plugins and
+  // iptables-restore, and out of the caller's session where we can leave it.
+  for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGHUP, SIGTTIN, SIGTTOU}) signal(sig, SIG_IGN);
+  (void)setsid();  // fails (and is not needed) for a group leader; the above holds anyway
+  // Not in a folder of the caller's choosing (a FUSE mount could hang our children there).
+  if (chdir("/") != 0) return ErrnoError(errno, "chdir /");
   return absl::OkStatus();
 }
 

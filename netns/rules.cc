@@ -73,6 +73,12 @@ absl::Status ValidateNetOutRule(const NetOutRule& rule) {
       return Invalid(absl::StrCat("network ", r.start(), "-", r.end(), " ends before it starts"));
     }
   }
+  // Each network meets each port range in a rule line of its own: bounded, so that one
+  // request cannot make a root process build billions of them.
+  if (static_cast<int64_t>(std::max(rule.networks_size(), 1)) * std::max(rule.ports_size(), 1) > 4096) {
+    return Invalid(absl::StrCat("a rule of ", rule.networks_size(), " networks and ", rule.ports_size(),
+                                " port ranges makes more than 4096 iptables rules"));
+  }
   if (rule.ports_size() > 0 && rule.protocol() == kAll) {
     return Invalid("ports need protocol tcp or udp, not all");
   }

@@ -47,6 +47,16 @@ TEST(ChainId, StableShortAndDistinct) {
   EXPECT_EQ(InChain("gdn-", "ab"), "gdn-i-ab");
 }
 
+TEST(ValidateNetOutRule, TooManyLinesForOneRuleAreRefused) {
+  NetOutRule rule;
+  rule.set_protocol(1);
+  for (int i = 0; i < 100; ++i) rule.add_networks()->set_start("10.0.0.1");
+  for (int i = 0; i < 41; ++i) rule.add_ports()->set_start(80);
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateNetOutRule(rule)));
+  rule.mutable_ports()->RemoveLast();
+  EXPECT_TRUE(ValidateNetOutRule(rule).ok());
+}
+
 TEST(ValidateNetOutRule, GardensRules) {
   for (
       const char* ok : {
