@@ -24,6 +24,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "attach/client.h"
@@ -73,8 +76,16 @@ std::string Why(const std::string& what, const SubprocessResult& r) {
   return absl::StrCat(what, " ", r.Describe(), err.empty() ? "" : ": ", err);
 }
 
+std::atomic<bool> g_log_children{false};
+
 absl::StatusOr<SubprocessResult> Exec(std::vector<std::string> argv, const std::string& input = "",
                                      bool feed = false) {
+  absl::Time start = absl::Now();
+  std::string what;
+  if (g_log_children.load()) {
+    // A stage to debug by hand: its whole command line, how long it took, how it ended.
+    what = absl::StrJoin(argv, " ");
+  }
   SubprocessOptions o;
   o.argv = std::move(argv);
   if (feed) {
@@ -84,7 +95,13 @@ absl::StatusOr<SubprocessResult> Exec(std::vector<std::string> argv, const std::
   o.timeout = absl::Minutes(10);
   // spawn create leaves the container's init holding whatever stdio it was given.
   o.stop_reading_at_exit = true;
-  return RunSubprocess(o);
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
+  if (!what.empty()) {
+    fprintf(stderr, "gdn: %s: %s in %.1f ms\n", what.c_str(),
+            r.ok() ? r->Describe().c_str() : std::string(r.status().message()).c_str(),
+            absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  return r;
 }
 
 struct UserIds {
@@ -157,6 +174,7 @@ const Json* Field(const Json& obj, const std::string& key) {
 }
 
 Backend::Backend(BackendOptions options) : o_(std::move(options)) {
+  g_log_children = o_.log_children;
   (void)MakeDirs(o_.depot, 0700);
   (void)MakeDirs(o_.depot + "/.spawn", 0700);
 }

@@ -44,6 +44,7 @@ struct BackendOptions {
   std::vector<std::string> insecure_registries;
   std::string docker_registry;
   std::string external_ip;  // --external-ip: the HostIP of net-in
+  bool log_children = false;  // --log-level debug: each child's command line and time on stderr
 };
 
 // Garden's error kinds (GARDEN_API.md 1.2): how a failure is answered.

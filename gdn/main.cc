@@ -80,6 +80,11 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
   o.network_plugin = f.Get("network-plugin");
   o.network_plugin_args = f.All("network-plugin-extra-arg");
   o.external_ip = f.Get("external-ip");
+  std::string level = f.Get("log-level", "info");
+  if (level != "debug" && level != "info" && level != "error" && level != "fatal") {
+    return UsageError("--log-level is one of debug, info, error, fatal");
+  }
+  o.log_children = level == "debug";
   uint32_t max = 0;
   RETURN_IF_ERROR(Number(f, "max-containers", &max));
   o.max_containers = static_cast<int>(max);

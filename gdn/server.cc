@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -177,7 +178,10 @@ Streams g_streams;
 // process writes next for a later attach.
 class Relay {
  public:
-  explicit Relay(std::string dir) : dir_(std::move(dir)) {}
+  // done_ becomes readable (and stays so) when the relay finishes: attachments wait on it
+  // beside their control connection.
+  explicit Relay(std::string dir) : dir_(std::move(dir)), done_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  int done_fd() const { return done_; }
 
   // Starts the reader (once): when a client reads the output or sends stdin, so that the
   // keeper keeps the output while nobody does. False if it cannot.
@@ -208,7 +212,7 @@ class Relay {
       std::lock_guard<std::mutex> l(self->mu_);
       self->code_ = code;
       self->connected_ = false;
-      self->cv_.notify_all();
+      self->NotifyLocked();
     }).detach();
     return true;
   }
@@ -263,6 +267,7 @@ class Relay {
   }
   ~Relay() {
     if (in_w_ >= 0) close(in_w_);
+    if (done_ >= 0) close(done_);
   }
 
   std::shared_ptr<Relay> shared() { return self_.lock(); }
@@ -290,10 +295,18 @@ class Relay {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& s : subscribers_) (out ? s->out : s->err)->Close();
     --pumps_;
+    NotifyLocked();
+  }
+  void NotifyLocked() {
     cv_.notify_all();
+    if (started_ && !connected_ && pumps_ == 0 && done_ >= 0) {
+      uint64_t one = 1;
+      (void)!write(done_, &one, sizeof one);
+    }
   }
 
   std::string dir_;
+  int done_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::shared_ptr<StreamSet>> subscribers_;
@@ -366,9 +379,9 @@ void Attachment(Conn& conn, int status, const std::string& dir, const std::strin
         break;
       }
     }
-    struct pollfd p = {conn.fd(), POLLIN, 0};
-    int r = poll(&p, 1, 100);
-    if (r <= 0) continue;
+    struct pollfd p[2] = {{conn.fd(), POLLIN, 0}, {relay->done_fd(), POLLIN, 0}};
+    int r = poll(p, relay->done_fd() >= 0 ? 2 : 1, 100);
+    if (r <= 0 || (p[0].revents == 0)) continue;
     char buf[65536];
     long n = conn.Read(buf, sizeof buf);
     if (n <= 0) {
