@@ -10,14 +10,16 @@
 // traffic) unless that folder already holds configurations of its own; network namespaces
 // bound under /run/gdn-netns/<uid>, netns's state in /var/lib/gdn-netns/<uid>/state.json
 // (host-local's leases in ipam/ beside it), subnet 10.254.0.0/22 and host ports
-// 61001..65534 (Garden's defaults: a second user on the same host needs its own through
-// --network-config), the system's xtables lock /run/xtables.lock.
+// 61001..65534 (Garden's defaults) for the first user; each other user gets the next pool
+// that no one else's overlaps (10.254.4.0/22 with ports 31768..32767, then 10.254.8.0/22
+// with 30768..31767, ...), the system's xtables lock /run/xtables.lock.
 #ifndef GDN_SETUP_NETWORK_H_
 #define GDN_SETUP_NETWORK_H_
 
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -31,9 +33,16 @@ NetworkConfig DefaultNetworkConfig(uid_t uid, const std::string& config_dir,
 // The defaults with the fields set in the JSON file `path` (when not empty) put over them.
 // The file may not name another uid or chain prefix. InvalidArgument (exit 7) for a
 // malformed file or values that do not hold (see ValidateNetworkConfig).
+//
+// Users never share addresses or host ports: the subnet and port pool are `kept`'s (the
+// user's earlier setup) or the file's when given, and must not overlap any of `others`
+// (AlreadyExists, exit 4); otherwise they are the first default pool free of `others`
+// (ResourceExhausted, exit 6, when all are taken).
 absl::StatusOr<NetworkConfig> ResolveNetworkConfig(uid_t uid, const std::string& config_dir,
                                                    const std::string& chain_prefix,
-                                                   const std::string& path);
+                                                   const std::string& path,
+                                                   const std::vector<NetworkConfig>& others = {},
+                                                   const NetworkConfig* kept = nullptr);
 
 // Absolute paths, an IPv4 subnet "a.b.c.d/n" with n in 8..30 and no host bits, a port pool
 // inside 1..65535.

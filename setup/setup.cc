@@ -154,8 +154,14 @@ absl::StatusOr<Plan> Check(const SetupOptions& o, const absl::StatusOr<SetupReco
   plan.user = *user;
   plan.owner = user->name;
 
+  std::vector<NetworkConfig> others;
+  for (const SetupRecord& r : OtherRecords(o.config_dir, o.uid)) {
+    if (r.settings().has_network()) others.push_back(r.settings().network());
+  }
+  const NetworkConfig* kept =
+      existing.ok() && existing->settings().has_network() ? &existing->settings().network() : nullptr;
   ASSIGN_OR_RETURN(NetworkConfig net, ResolveNetworkConfig(o.uid, o.config_dir, o.chain_prefix,
-                                                           o.network_config_file));
+                                                           o.network_config_file, others, kept));
   Settings& s = plan.settings;
   s.set_config_dir(o.config_dir);
   s.set_depot(o.depot);

@@ -234,6 +234,27 @@ check "a run with other settings: exit 4" test $? = 4
 check "a run with other settings: says undo first" grep -q "already set up with other settings.*--undo" "$out/err-other"
 check "a run with other settings changes nothing" diff "$out/after1" <(snapshot)
 
+# ---- Users never share addresses or host ports: another user asking for this one's subnet,
+# or for its ports, is refused before anything changes.
+uid2=$(id -u gdn-test2) gid2=$(id -g gdn-test2)
+args2=(--rootless-uid "$uid2" --rootless-gid "$gid2" --config-dir "$work/etc" --depot "$work/var/depot-2"
+       --store "$work/var/store-2" --run-dir "$work/run/$uid2" --install-dir "$work/lib"
+       --bin-dir "$work/bin" --chain-prefix "${prefix}b")
+cat >"$work/net2.json" <<EOF
+{"bind_mount_dir": "$work/netns2", "state_file": "$work/netstate2/state.json", "subnet": "10.253.0.128/25"}
+EOF
+"$setup" "${args2[@]}" --network-config "$work/net2.json" >/dev/null 2>"$out/err-overlap"
+check "another user's overlapping subnet: exit 4" test $? = 4
+check "another user's overlapping subnet: both named" grep -q "subnet 10.253.0.128/25 overlaps uid $uid's 10.253.0.0/24" "$out/err-overlap"
+cat >"$work/net2.json" <<EOF
+{"bind_mount_dir": "$work/netns2", "state_file": "$work/netstate2/state.json", "subnet": "10.253.1.0/24", "start_port": 65000, "total_ports": 100}
+EOF
+"$setup" "${args2[@]}" --network-config "$work/net2.json" >/dev/null 2>"$out/err-ports"
+check "another user's overlapping host ports: exit 4" test $? = 4
+check "another user's overlapping host ports: both named" grep -q "host ports 65000-65099 overlap uid $uid's 61001-65534" "$out/err-ports"
+rm -f "$work/net2.json"
+check "refused overlaps changed nothing" diff "$out/after1" <(snapshot)
+
 # ---- --undo puts everything back.
 "$setup" --undo --rootless-uid "$uid" --config-dir "$work/etc" >"$out/undo" 2>&1
 check "undo exits 0" test $? = 0

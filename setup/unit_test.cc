@@ -59,6 +59,53 @@ TEST(Network, DefaultsAreValidAndAFileOverridesThem) {
   EXPECT_EQ(ExitCodeFor(ResolveNetworkConfig(999, "/etc/gdn", "gdn-999-", file).status()), kExitInvalid);
 }
 
+TEST(Network, UsersNeverShareSubnetsOrPorts) {
+  // The first user gets Garden's pool; the next ones the next free pools.
+  absl::StatusOr<NetworkConfig> a = ResolveNetworkConfig(999, "/etc/gdn", "gdn-999-", "");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(DescribeNetwork(*a), "subnet 10.254.0.0/22, ports 61001-65534");
+  absl::StatusOr<NetworkConfig> b = ResolveNetworkConfig(1000, "/etc/gdn", "gdn-1000-", "", {*a});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(DescribeNetwork(*b), "subnet 10.254.4.0/22, ports 31768-32767");
+  absl::StatusOr<NetworkConfig> c = ResolveNetworkConfig(1001, "/etc/gdn", "gdn-1001-", "", {*b, *a});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(DescribeNetwork(*c), "subnet 10.254.8.0/22, ports 30768-31767");
+  // A user set up again keeps its pool, whoever came since.
+  absl::StatusOr<NetworkConfig> again = ResolveNetworkConfig(1000, "/etc/gdn", "gdn-1000-", "", {*a, *c}, &*b);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(DescribeNetwork(*again), DescribeNetwork(*b));
+  // A pool freed by an undo is handed out again.
+  absl::StatusOr<NetworkConfig> d = ResolveNetworkConfig(1002, "/etc/gdn", "gdn-1002-", "", {*a, *c});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(DescribeNetwork(*d), DescribeNetwork(*b));
+
+  // A file's subnet or ports may not overlap another user's; what it leaves out is found.
+  testing::TempDir dir;
+  std::string file = dir.Join("net.json");
+  ASSERT_TRUE(WriteFileAtomic(file, R"({"subnet":"10.254.2.0/24"})").ok());
+  absl::StatusOr<NetworkConfig> bad = ResolveNetworkConfig(1003, "/etc/gdn", "gdn-1003-", file, {*a});
+  EXPECT_EQ(ExitCodeFor(bad.status()), kExitExists) << bad.status();
+  EXPECT_NE(bad.status().message().find("overlaps uid 999's 10.254.0.0/22"), std::string::npos) << bad.status();
+  ASSERT_TRUE(WriteFileAtomic(file, R"({"start_port":65000,"total_ports":10})").ok());
+  bad = ResolveNetworkConfig(1003, "/etc/gdn", "gdn-1003-", file, {*a});
+  EXPECT_EQ(ExitCodeFor(bad.status()), kExitExists) << bad.status();
+  ASSERT_TRUE(WriteFileAtomic(file, R"({"subnet":"10.9.0.0/16"})").ok());
+  absl::StatusOr<NetworkConfig> own = ResolveNetworkConfig(1003, "/etc/gdn", "gdn-1003-", file, {*a});
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(DescribeNetwork(*own), "subnet 10.9.0.0/16, ports 31768-32767");
+
+  // When every default pool is taken: exit 6 naming --network-config.
+  std::vector<NetworkConfig> all;
+  for (uid_t uid = 2000; uid < 2013; ++uid) {
+    absl::StatusOr<NetworkConfig> n = ResolveNetworkConfig(uid, "/etc/gdn", "p-", "", all);
+    ASSERT_TRUE(n.ok()) << uid << ": " << n.status();
+    all.push_back(*n);
+  }
+  absl::StatusOr<NetworkConfig> none = ResolveNetworkConfig(3000, "/etc/gdn", "p-", "", all);
+  EXPECT_EQ(ExitCodeFor(none.status()), kExitExhausted) << none.status();
+  EXPECT_NE(none.status().message().find("--network-config"), std::string::npos);
+}
+
 TEST(Network, RejectsBadSubnetsPortsAndPaths) {
   for (const char* subnet : {"10.0.0.1/24", "10.0.0.0", "10.0.0.0/31", "10.0.0.0/7", "x/24", "10.0.0.0/2x"}) {
     NetworkConfig c = DefaultNetworkConfig(1, "/etc/gdn", "p-");
