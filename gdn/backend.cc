@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -33,6 +34,7 @@
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/names.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 
@@ -212,6 +214,17 @@ bool Backend::Exists(const std::string& handle) {
 }
 
 absl::StatusOr<int> Backend::InitPid(const std::string& handle) {
+  // The pid spawn create wrote, while that is still the process it started (the start time
+  // recorded then); otherwise spawn state's answer.
+  absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
+  absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
+  int pid = 0;
+  uint64_t start = 0;
+  if (pid_text.ok() && started.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) &&
+      absl::SimpleAtoi(*started, &start) && pid > 0) {
+    ProcessStart now = ReadProcessStart(pid);
+    if (now.running && now.start_time == start) return pid;
+  }
   ASSIGN_OR_RETURN(SubprocessResult r, Exec(Runtime({"state", handle})));
   if (!r.ok()) return absl::InternalError(Why("spawn state", r));
   Json s = Json::parse(r.out, nullptr, false);
@@ -244,14 +257,14 @@ void Backend::Teardown(const std::string& handle, const Json& record) {
     argv.insert(argv.end(), {"--action", "down", "--handle", handle});
     (void)Exec(argv, "null", true);
   }
-  (void)Exec(Runtime({"delete", "--force", handle}));
+  if (!record.value("container_deleted", false)) (void)Exec(Runtime({"delete", "--force", handle}));
   if (!o_.image_plugin.empty() && (record.value("image_made", false) || record.value("image_asked", false))) {
     std::vector<std::string> argv = {o_.image_plugin};
     argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
     argv.insert(argv.end(), {"delete", handle});
     (void)Exec(argv);
   }
-  (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
+  if (!RemoveAll(Dir(handle)).ok()) (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
 }
 
 absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) {
@@ -398,8 +411,14 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
   if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600).ok()) return fail("cannot write config.json");
   // 3. The container, with its init.
   {
-    absl::StatusOr<SubprocessResult> r = Exec(Runtime({"create", "--bundle", bundle, handle}));
+    std::string pid_file = Dir(handle) + "/init.pid";
+    absl::StatusOr<SubprocessResult> r = Exec(Runtime({"create", "--bundle", bundle, "--pid-file", pid_file, handle}));
     if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn create", *r) : std::string(r.status().message()));
+    int pid = 0;
+    if (absl::StatusOr<std::string> text = ReadFile(pid_file);
+        text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && pid > 0) {
+      (void)WriteFileAtomic(Dir(handle) + "/init.start", std::to_string(ReadProcessStart(pid).start_time), 0600);
+    }
     r = Exec(Runtime({"start", handle}));
     if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn start", *r) : std::string(r.status().message()));
   }
@@ -452,7 +471,9 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   (void)Save(handle, r);
   // Processes first: their keepers release once the container's processes are gone.
   std::string procs = Dir(handle) + "/processes";
-  (void)Exec(Runtime({"kill", "--all", handle, "KILL"}));
+  // spawn delete --force freezes the container's cgroup, kills everything in it and removes it.
+  absl::StatusOr<SubprocessResult> deleted = Exec(Runtime({"delete", "--force", handle}));
+  if (deleted.ok() && deleted->ok()) r["container_deleted"] = true;
   if (DIR* d = opendir(procs.c_str())) {
     while (struct dirent* e = readdir(d)) {
       if (e->d_name[0] != '.') (void)attach::Release(procs + "/" + e->d_name);

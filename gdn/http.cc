@@ -209,7 +209,13 @@ void Session(Socket socket, const ServerOptions& o, const std::vector<Route>& ro
       reply.response.headers.push_back({"Allow", absl::StrJoin(allowed, ", ")});
       reply.response.body = "Method Not Allowed\n";
     } else {
+      auto began = std::chrono::steady_clock::now();
       reply = route->handler(req, params, read_body);
+      if (o.log_requests) {
+        fprintf(stderr, "gdn: %s %s: %d in %.1f ms\n", req.method.c_str(),
+                req.path.c_str(), reply.hijack ? 0 : reply.response.status,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - began).count());
+      }
       // A streamed body the handler left unread is drained, so the connection stays usable.
       if (route->stream_body && !parser.is_done()) {
         char sink[16384];

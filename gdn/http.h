@@ -70,6 +70,7 @@ struct ServerOptions {
   size_t max_body_bytes = 16 << 20;
   int idle_seconds = 60;
   int max_connections = 2048;
+  bool log_requests = false;  // each request's method, path, status and time on stderr
 };
 
 // Listens and serves until the process ends. Fails if it cannot listen.

@@ -128,6 +128,7 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
   backend.Restore();
   ServerOptions so;
   so.bind_ip = f.Get("bind-ip");
+  so.log_requests = o.log_children;
   uint32_t port = 7777;
   RETURN_IF_ERROR(Number(f, "bind-port", &port));
   so.bind_port = static_cast<int>(port);

@@ -183,16 +183,11 @@ absl::StatusOr<Store> Store::Open(const std::string& path, const std::string& id
 }
 
 absl::Status Store::RemoveTree(const std::string& path) {
-  auto rm = [path]() -> absl::Status {
-    SubprocessOptions o;
-    o.argv = {"rm", "-rf", "--one-file-system", path};
-    absl::StatusOr<SubprocessResult> r = RunSubprocess(o);
-    if (!r.ok()) return r.status();
-    if (!r->ok()) return absl::InternalError(absl::StrCat("rm -rf ", path, ": ", r->err));
-    return absl::OkStatus();
-  };
-  // Files owned by subordinate ids can only be removed from inside the user namespace.
-  if (shifted() && geteuid() != 0) return RunInUserNamespace(uid_map_, gid_map_, idmap_, rm);
+  auto rm = [path]() -> absl::Status { return RemoveAll(path); };
+  // Files owned by subordinate ids can only be removed from inside the user namespace;
+  // a tree of the user's own files (a container that wrote nothing as another user) is
+  // removed without entering one.
+  if (shifted() && geteuid() != 0 && !rm().ok()) return RunInUserNamespace(uid_map_, gid_map_, idmap_, rm);
   return rm();
 }
 

@@ -1,5 +1,6 @@
 #include "lib/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -60,6 +62,67 @@ absl::Status MakeDirs(absl::string_view path, mode_t mode) {
   struct stat st;
   if (stat(p.c_str(), &st) != 0) return ErrnoError(errno, "stat", p);
   if (!S_ISDIR(st.st_mode)) return absl::AlreadyExistsError(absl::StrCat(p, " exists and is no folder"));
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Removes what folder `dir` (open as `fd`, on device `dev`) holds; `where` names it.
+absl::Status RemoveContents(int fd, dev_t dev, const std::string& where) {
+  std::vector<std::string> names;
+  {
+    int copy = dup(fd);
+    if (copy < 0) return ErrnoError(errno, "dup", where);
+    DIR* d = fdopendir(copy);
+    if (d == nullptr) {
+      int e = errno;
+      close(copy);
+      return ErrnoError(e, "opendir", where);
+    }
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    closedir(d);
+  }
+  for (const std::string& name : names) {
+    std::string path = absl::StrCat(where, "/", name);
+    struct stat st;
+    if (fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return ErrnoError(errno, "stat", path);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev != dev) return absl::FailedPreconditionError(absl::StrCat(path, " is a mount point"));
+      if ((st.st_mode & 0700) != 0700 && st.st_uid == geteuid()) (void)!fchmodat(fd, name.c_str(), 0700, 0);
+      int sub = openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) return ErrnoError(errno, "open", path);
+      UniqueFd closer(sub);
+      RETURN_IF_ERROR(RemoveContents(sub, dev, path));
+      if (unlinkat(fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) return ErrnoError(errno, "rmdir", path);
+    } else if (unlinkat(fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoError(errno, "unlink", path);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveAll(absl::string_view path_view) {
+  std::string path(path_view);
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return errno == ENOENT ? absl::OkStatus() : ErrnoError(errno, "stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "unlink", path);
+    return absl::OkStatus();
+  }
+  if ((st.st_mode & 0700) != 0700 && st.st_uid == geteuid()) (void)!chmod(path.c_str(), 0700);
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open", path);
+  UniqueFd closer(fd);
+  RETURN_IF_ERROR(RemoveContents(fd, st.st_dev, path));
+  if (rmdir(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "rmdir", path);
   return absl::OkStatus();
 }
 

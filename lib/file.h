@@ -27,6 +27,12 @@ bool FileExists(absl::string_view path);
 // mkdir -p: makes `path` and any missing parents with `mode`. OK if it exists as a folder.
 absl::Status MakeDirs(absl::string_view path, mode_t mode = 0755);
 
+// rm -rf --one-file-system in this process: removes `path` and everything under it without
+// following symlinks or entering another filesystem (a mount inside is an error and stays).
+// Folders of the caller's that deny it writing or searching are opened up first. OK when
+// `path` does not exist. On an error what could be removed is gone and the rest stays.
+absl::Status RemoveAll(absl::string_view path);
+
 }  // namespace gdn
 
 #endif  // GDN_LIB_FILE_H_

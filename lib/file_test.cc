@@ -64,6 +64,30 @@ TEST(MakeDirs, MakesParentsAndAcceptsExisting) {
   EXPECT_FALSE(MakeDirs(dir.Join("f"), 0700).ok());
 }
 
+TEST(RemoveAll, RemovesATreeWithoutFollowingSymlinks) {
+  testing::TempDir dir;
+  std::string outside = dir.Join("outside"), tree = dir.Join("tree");
+  ASSERT_TRUE(MakeDirs(outside).ok());
+  ASSERT_TRUE(WriteFileAtomic(outside + "/keep", "x").ok());
+  ASSERT_TRUE(MakeDirs(tree + "/a/b/c").ok());
+  ASSERT_TRUE(WriteFileAtomic(tree + "/a/b/c/f", "x").ok());
+  ASSERT_TRUE(WriteFileAtomic(tree + "/a/g", "x").ok());
+  ASSERT_EQ(symlink(outside.c_str(), (tree + "/a/link").c_str()), 0);
+  ASSERT_EQ(mkfifo((tree + "/fifo").c_str(), 0600), 0);
+  // Folders that deny their owner writing or searching (overlayfs leaves work/work 000).
+  ASSERT_TRUE(MakeDirs(tree + "/locked/in").ok());
+  ASSERT_TRUE(WriteFileAtomic(tree + "/locked/in/f", "x").ok());
+  ASSERT_EQ(chmod((tree + "/locked/in").c_str(), 0), 0);
+  ASSERT_EQ(chmod((tree + "/locked").c_str(), 0500), 0);
+  ASSERT_TRUE(RemoveAll(tree).ok());
+  EXPECT_FALSE(FileExists(tree));
+  EXPECT_TRUE(FileExists(outside + "/keep"));
+  EXPECT_TRUE(RemoveAll(tree).ok()) << "a missing path is nothing to do";
+  ASSERT_TRUE(WriteFileAtomic(tree, "x").ok());
+  EXPECT_TRUE(RemoveAll(tree).ok());
+  EXPECT_FALSE(FileExists(tree));
+}
+
 TEST(ReadFile, MissingIsNotFound) {
   auto r = ReadFile("/nonexistent");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
