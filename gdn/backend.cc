@@ -267,6 +267,46 @@ void Backend::Teardown(const std::string& handle, const Json& record) {
   if (!RemoveAll(Dir(handle)).ok()) (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
 }
 
+absl::Status Backend::WriteDnsFiles(const std::string& handle, const std::string& ip, const Json& plugin_out) {
+  // Nameservers: the operator's, else the plugin's, else the host's that a container can
+  // reach (not loopback); then the additional ones. Search domains: the plugin's.
+  std::vector<std::string> servers = o_.dns_servers;
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    if (const Json* list = Field(plugin_out, key); list != nullptr && list->is_array()) {
+      for (const Json& x : *list) {
+        if (x.is_string()) out.push_back(x.get<std::string>());
+      }
+    }
+    return out;
+  };
+  if (servers.empty()) servers = strings("dns_servers");
+  if (servers.empty()) {
+    absl::StatusOr<std::string> host = ReadFile("/etc/resolv.conf");
+    for (absl::string_view line : absl::StrSplit(host.ok() ? *host : "", '\n')) {
+      std::vector<std::string> words = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      if (words.size() >= 2 && words[0] == "nameserver" && !absl::StartsWith(words[1], "127.") &&
+          words[1] != "::1") {
+        servers.push_back(words[1]);
+      }
+    }
+  }
+  servers.insert(servers.end(), o_.additional_dns_servers.begin(), o_.additional_dns_servers.end());
+  std::string resolv;
+  for (const std::string& s : servers) absl::StrAppend(&resolv, "nameserver ", s, "\n");
+  std::vector<std::string> search = strings("search_domains");
+  if (!search.empty()) absl::StrAppend(&resolv, "search ", absl::StrJoin(search, " "), "\n");
+  std::string hosts = absl::StrCat("127.0.0.1 localhost\n", ip, " ", handle, "\n");
+  for (const std::string& e : o_.additional_host_entries) absl::StrAppend(&hosts, e, "\n");
+  for (const auto& [name, text] : {std::pair<const char*, std::string*>{"hosts", &hosts}, {"resolv.conf", &resolv}}) {
+    std::string file = absl::StrCat(Dir(handle), "/", name);
+    absl::StatusOr<UniqueFd> fd = Open(file, O_WRONLY | O_TRUNC | O_NOFOLLOW);
+    if (!fd.ok()) return fd.status();
+    RETURN_IF_ERROR(WriteAll(fd->get(), *text));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) {
   std::string handle = Str(spec, "handle");
   if (handle.empty()) handle = Uuid();
@@ -408,6 +448,16 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
                                   {"options", {"rbind", Int(m, "mode") == 1 ? "rw" : "ro"}}});
     }
   }
+  if (!o_.network_plugin.empty()) {
+    // The container's /etc/hosts and /etc/resolv.conf: bound now, written once the network
+    // is up (in place, so that the bound files show it).
+    for (const char* name : {"hosts", "resolv.conf"}) {
+      std::string file = absl::StrCat(Dir(handle), "/", name);
+      if (!WriteFileAtomic(file, "", 0644).ok()) return fail(absl::StrCat("cannot write ", file));
+      config["mounts"].push_back({{"destination", absl::StrCat("/etc/", name)}, {"type", "bind"},
+                                  {"source", file}, {"options", {"bind", "rw", "nosuid", "nodev", "noexec"}}});
+    }
+  }
   if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600).ok()) return fail("cannot write config.json");
   // 3. The container, with its init.
   {
@@ -445,6 +495,11 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
       for (auto it = p->begin(); it != p->end(); ++it) {
         if (it->is_string()) record["properties"][it.key()] = *it;
       }
+    }
+    std::string ip = record["properties"].value("garden.network.container-ip", "");
+    if (!ip.empty()) {
+      absl::Status dns = WriteDnsFiles(handle, ip, out);
+      if (!dns.ok()) return fail(std::string(dns.message()));
     }
   }
   record["state"] = "active";

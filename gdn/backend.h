@@ -44,6 +44,9 @@ struct BackendOptions {
   std::vector<std::string> insecure_registries;
   std::string docker_registry;
   std::string external_ip;  // --external-ip: the HostIP of net-in
+  // --dns-server (instead of the plugin's or the host's), --additional-dns-server,
+  // --additional-host-entry ("IP NAME..."): the resolv.conf and hosts of networked containers.
+  std::vector<std::string> dns_servers, additional_dns_servers, additional_host_entries;
   bool log_children = false;  // --log-level debug: each child's command line and time on stderr
 };
 
@@ -104,6 +107,8 @@ class Backend {
   bool ProcessExists(const std::string& handle, const std::string& id);
 
  private:
+  // The container's hosts and resolv.conf once its network is up (GARDEN_API.md 5.7).
+  absl::Status WriteDnsFiles(const std::string& handle, const std::string& ip, const Json& plugin_out);
   std::string Dir(const std::string& handle) const;
   // The process spec (a file in the container's folder) of `/.gdn-init VERB PATH` as `user`.
   absl::StatusOr<std::string> TarProcess(const std::string& handle, const std::string& user,

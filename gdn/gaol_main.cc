@@ -6,6 +6,7 @@
 //      | destroy H... | list [-p K=V]... [-v] | info H | properties H [-j]
 //      | run H [-a] [-c CMD] [-d DIR] [-u USER] [-e K=V]... | attach H -p PID
 //      | set-gracetime H -g DUR | stream-in H -d DEST [-u U] | stream-out H -s SRC [-u U]
+//      | shell H [-u USER]
 //      | net-in H -p PORT | net-out H -p tcp|udp --ip-start A --ip-end B --port-start N --port-end M
 // ADDR (-t, $GAOL_TARGET, default 127.0.0.1:7777) is a unix socket when it names a file.
 // Errors: "error: <message>" on stderr, exit 1; `run -a` exits with the process's status.
@@ -14,11 +15,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -284,7 +288,16 @@ std::vector<std::string> ShellWords(const std::string& s) {
 
 // Streams a process: stdin from ours, its output to ours, until its exit frame and both
 // output streams have ended. Returns its exit status.
-absl::StatusOr<int> Stream(const Target& t, Connection& control, const std::string& handle, bool forward_stdin) {
+// Frames to the control connection come from more than one thread.
+std::mutex g_control_mu;
+bool SendControl(int fd, const Json& frame) {
+  std::string s = frame.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::lock_guard<std::mutex> l(g_control_mu);
+  return send(fd, s.data(), s.size(), MSG_NOSIGNAL) > 0;
+}
+
+absl::StatusOr<int> Stream(const Target& t, Connection& control, const std::string& handle, bool forward_stdin,
+                           bool tty = false) {
   std::string line;
   if (!control.Line(&line)) return absl::UnavailableError("the server closed the process stream");
   Json first = Json::parse(line, nullptr, false);
@@ -309,13 +322,28 @@ absl::StatusOr<int> Stream(const Target& t, Connection& control, const std::stri
       ssize_t n;
       while ((n = read(STDIN_FILENO, b, sizeof b)) > 0) {
         Json f = {{"process_id", pid}, {"source", 0}, {"data", std::string(b, static_cast<size_t>(n))}};
-        std::string s = f.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
-        if (send(control_fd, s.data(), s.size(), MSG_NOSIGNAL) <= 0) return;
+        if (!SendControl(control_fd, f)) return;
       }
-      std::string eof = Json({{"process_id", pid}, {"source", 0}}).dump() + "\n";
-      send(control_fd, eof.data(), eof.size(), MSG_NOSIGNAL);
+      SendControl(control_fd, Json({{"process_id", pid}, {"source", 0}}));
     });
     in.detach();
+  }
+  if (tty) {
+    // The terminal's size follows the window: a frame for each SIGWINCH (blocked in every
+    // thread by the caller, taken here).
+    int control_fd = control.fd();
+    std::thread([control_fd, pid] {
+      sigset_t winch;
+      sigemptyset(&winch);
+      sigaddset(&winch, SIGWINCH);
+      int sig;
+      while (sigwait(&winch, &sig) == 0) {
+        struct winsize ws = {};
+        if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) != 0) continue;
+        Json f = {{"process_id", pid}, {"tty", {{"window_size", {{"columns", ws.ws_col}, {"rows", ws.ws_row}}}}}};
+        if (!SendControl(control_fd, f)) return;
+      }
+    }).detach();
   }
   int code = 0;
   std::string error;
@@ -506,6 +534,38 @@ absl::StatusOr<int> Main(const std::vector<std::string>& args) {
     std::string host = t.unix_socket ? "127.0.0.1" : t.address.substr(0, t.address.rfind(':'));
     printf("%s:%d\n", host.c_str(), r.value("host_port", 0));
     return 0;
+  }
+  if (cmd == "shell") {
+    // An interactive login shell on this terminal, raw, its size kept in step.
+    ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"user", 'u'}}, false));
+    ASSIGN_OR_RETURN(std::string h, handle_of(f));
+    struct termios saved;
+    struct winsize ws = {};
+    if (tcgetattr(STDIN_FILENO, &saved) != 0 || ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) != 0) {
+      return absl::InvalidArgumentError("gaol shell needs a terminal on its standard input");
+    }
+    RETURN_IF_ERROR(Lookup(t, h));
+    ASSIGN_OR_RETURN(Connection c, Connection::Dial(t));
+    const char* term = getenv("TERM");
+    Json spec = {{"path", "/bin/sh"}, {"args", {"-l"}}, {"env", {absl::StrCat("TERM=", term != nullptr ? term : "")}},
+                 {"user", f.Get("user", "root")},
+                 {"tty", {{"window_size", {{"columns", ws.ws_col}, {"rows", ws.ws_row}}}}}};
+    c.Send(Request("POST", absl::StrCat("/containers/", h, "/processes"), spec.dump() + "\n", "application/json", false));
+    ASSIGN_OR_RETURN(HttpResponse head, ReadHead(c));
+    if (head.status < 200 || head.status > 299) {
+      ReadBody(c, &head);
+      return GardenFailure(head);
+    }
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &winch, nullptr);
+    struct termios raw = saved;
+    cfmakeraw(&raw);
+    tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    absl::StatusOr<int> code = Stream(t, c, h, true, true);
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    return code;
   }
   if (cmd == "run" || cmd == "attach") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"attach", 'a', false}, {"dir", 'd'}, {"user", 'u'}, {"command", 'c'},

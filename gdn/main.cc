@@ -16,6 +16,7 @@
 // with a store under the depot, spawn; no network plugin unless one is named. It listens on
 // a unix socket of mode 0600 ($XDG_RUNTIME_DIR/gdn.sock, else /tmp/gdn-<uid>/gdn.sock); on
 // TCP only when --bind-ip is given.
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
                   {"network-plugin"}, {"network-plugin-extra-arg"}, {"runtime-plugin"},
                   {"runtime-plugin-extra-arg"}, {"skip-setup", 0, false}, {"assets-dir"}, {"default-rootfs"},
                   {"default-grace-time"}, {"docker-registry"}, {"insecure-docker-registry"}, {"max-containers"},
-                  {"port-pool-start"}, {"port-pool-size"}, {"dns-server"}, {"additional-dns-server"},
+                  {"port-pool-start"}, {"port-pool-size"}, {"dns-server"}, {"additional-dns-server"}, {"additional-host-entry"},
                   {"log-level"}, {"destroy-containers-on-startup", 0, false}, {"properties-path"},
                   {"external-ip"}, {"network-pool"}, {"tag"}, {"setup-config-dir"}},
                  false));
@@ -80,6 +81,15 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
   o.network_plugin = f.Get("network-plugin");
   o.network_plugin_args = f.All("network-plugin-extra-arg");
   o.external_ip = f.Get("external-ip");
+  o.dns_servers = f.All("dns-server");
+  o.additional_dns_servers = f.All("additional-dns-server");
+  o.additional_host_entries = f.All("additional-host-entry");
+  for (const auto* list : {&o.dns_servers, &o.additional_dns_servers}) {
+    for (const std::string& ip : *list) {
+      struct in_addr a;
+      if (inet_pton(AF_INET, ip.c_str(), &a) != 1) return UsageError(absl::StrCat("DNS server \"", ip, "\" is not an IPv4 address"));
+    }
+  }
   std::string level = f.Get("log-level", "info");
   if (level != "debug" && level != "info" && level != "error" && level != "fatal") {
     return UsageError("--log-level is one of debug, info, error, fatal");

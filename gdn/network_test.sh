@@ -170,7 +170,8 @@ clean() { [[ "$(leftovers)" == "$(printf 'ports: 0\naddresses: 0\nrules: 0\nmoun
 
 # ================= a server with netns =================
 
-start_server net --network-plugin "$bin/netns" --network-plugin-extra-arg=--configFile="$CONF"
+start_server net --network-plugin "$bin/netns" --network-plugin-extra-arg=--configFile="$CONF" \
+  --dns-server 192.0.2.53 --additional-dns-server 192.0.2.54 --additional-host-entry "192.0.2.80 extra.example"
 sock=$work/net/gdn.sock
 gaol=("$bin/gaol" -t "$sock")
 check "the server with netns answers ping" test "$(api "$sock" GET /ping)" = $'{}\n200'
@@ -187,6 +188,10 @@ check "info: no ports mapped yet" test "$(jget "${info%???}" 'json.dumps(j["Mapp
 check "gaol info shows the ContainerIP" grep -q "\"ContainerIP\": \"$ip\"" <<<"$("${gaol[@]}" info h)"
 check "the container has eth0 with that address" grep -q "inet $ip/24 " <<<"$(in_container h 'busybox ip -o -4 addr show eth0')"
 check "the container's default route is the bridge" grep -q "default via $CNET.1 dev eth0" <<<"$(in_container h 'busybox ip route')"
+check "the container's /etc/resolv.conf: --dns-server then --additional-dns-server" \
+  test "$(in_container h 'cat /etc/resolv.conf')" = $'nameserver 192.0.2.53\nnameserver 192.0.2.54'
+check "the container's /etc/hosts: localhost, its address and handle, the extra entry" \
+  test "$(in_container h 'cat /etc/hosts')" = $'127.0.0.1 localhost\n'"$ip h"$'\n192.0.2.80 extra.example'
 check "netns bind-mounted the container's network namespace" grep -q " $work/netns-mounts/h " /proc/self/mountinfo
 check "the container is a port of the test's bridge" test "$(ip -o link show master "$BR" | wc -l)" = 1
 baseline=$( { iptables-save -t filter; iptables-save -t nat; } | grep -F -- "$PFX" | grep -v '^#' | grep -vE "$PFX[oi]-|-i $BR |${CNET//./\\.}\." | sort)

@@ -191,6 +191,41 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   pid=$("${gaol[@]}" run g1 -c "sh -c 'busybox sleep 0.3; echo later'" </dev/null)
   check "$name: gaol run without -a prints the process id" test -n "$pid"
   check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
+  # gaol shell: a login shell on a terminal, its size given and kept in step with the window.
+  check "$name: gaol shell runs a login shell on the terminal and follows its size" python3 - "$bin/gaol" "$sock" g1 <<'PY'
+import fcntl, os, pty, select, struct, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-t", sys.argv[2], "shell", sys.argv[3]])
+def resize(rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+resize(31, 97)
+got = b""
+def wait_for(text, seconds=10):
+    global got
+    end = time.time() + seconds
+    while text not in got and time.time() < end:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                got += os.read(fd, 4096)
+            except OSError:
+                break
+    return text in got
+time.sleep(0.5)
+os.write(fd, b"stty size; echo size-$((6*7))\n")
+first = wait_for(b"size-42") and b"31 97" in got
+resize(44, 120)
+time.sleep(0.5)
+os.write(fd, b"stty size; echo done-$((6*8)); exit 5\n")
+second = wait_for(b"done-48") and b"44 120" in got
+_, status = os.waitpid(pid, 0)
+ok = first and second and os.WEXITSTATUS(status) == 5
+if not ok:
+    print(repr(got), status, file=sys.stderr)
+sys.exit(not ok)
+PY
+  check "$name: gaol shell without a terminal: a sentence" \
+    grep -q "gaol shell needs a terminal" <<<"$("${gaol[@]}" shell g1 </dev/null 2>&1)"
   # StreamIn / StreamOut (GARDEN_API.md 1.4), through gaol.
   mkdir -p "$dir/tar-in/d" && echo hello >"$dir/tar-in/d/f" && head -c 3000000 /dev/urandom >"$dir/tar-in/d/big"
   tar -C "$dir/tar-in" -cf - d | "${gaol[@]}" stream-in g1 -d /tmp/up
