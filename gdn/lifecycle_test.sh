@@ -38,7 +38,7 @@ bash "$runfiles/image/testdata/make_oci_layout.sh" "$work/layout" "$work/layout-
 sock=$work/gdn.sock
 start_server() {
   rm -f "$sock"
-  "$bin/gdn" server --depot "$work/depot" --bind-socket "$sock" >>"$work/server.log" 2>&1 &
+  "$bin/gdn" server --depot "$work/depot" --bind-socket "$sock" "$@" >>"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 200); do [[ -S $sock ]] && break; sleep 0.05; done
 }
@@ -76,6 +76,56 @@ check "half-made: not listed after the restart" bash -c "! '$bin/gaol' -t '$sock
 check "half-made: its folder is gone" test ! -e "$work/depot/half"
 check "half-made: no spawn container of it" bash -c "! '$bin/spawn' --root '$work/depot/.spawn' list -q | grep -qx half"
 check "half-made: no image of it in the store" bash -c "! '$bin/image-store' --store '$work/depot/.store' list 2>/dev/null | grep -qx half"
+
+# --- SIGKILL at every step of create and destroy: the restart leaves nothing half-made ---
+# The runtime and image plugin are wrappers that kill the server (their parent) right before
+# or right after the named step of theirs; the step itself is the real binary's.
+for tool in spawn image-store; do
+  cat >"$bin/killing-$tool" <<EOF
+#!/bin/bash
+at=\$(cat '$work/kill-at' 2>/dev/null)
+for a in "\$@"; do
+  if [[ \$at == "$tool:\$a:before" ]]; then rm -f '$work/kill-at'; kill -9 \$PPID; exit 1; fi
+  if [[ \$at == "$tool:\$a:after" ]]; then rm -f '$work/kill-at'; '$bin/$tool' "\$@"; rc=\$?; kill -9 \$PPID; exit \$rc; fi
+done
+exec '$bin/$tool' "\$@"
+EOF
+  chmod 0755 "$bin/killing-$tool"
+done
+killing=(--runtime-plugin "$bin/killing-spawn" --image-plugin "$bin/killing-image-store"
+         --image-plugin-extra-arg=--store --image-plugin-extra-arg="$work/depot/.store")
+leftovers() {  # leftovers HANDLE: what of it is anywhere (nothing: empty output)
+  gaol list | grep -x "$1"
+  ls -d "$work/depot/$1" 2>/dev/null
+  "$bin/spawn" --root "$work/depot/.spawn" list -q | grep -x "$1"
+  "$bin/image-store" --store "$work/depot/.store" list 2>/dev/null | grep -x "$1"
+}
+kill -9 "$server"; wait "$server" 2>/dev/null
+start_server "${killing[@]}"
+n=0
+for step in image-store:create:before image-store:create:after spawn:spec:after spawn:create:before \
+            spawn:create:after spawn:start:after; do
+  n=$((n + 1))
+  echo "$step" >"$work/kill-at"
+  gaol create -n "kc$n" -r "$image" >/dev/null 2>&1
+  wait "$server" 2>/dev/null
+  start_server "${killing[@]}"
+  check "kill -9 at create's $step: nothing of it after the restart" test -z "$(leftovers "kc$n")"
+done
+for step in spawn:delete:before spawn:delete:after image-store:delete:before image-store:delete:after; do
+  n=$((n + 1))
+  gaol create -n "kd$n" -r "$image" >/dev/null
+  echo "$step" >"$work/kill-at"
+  gaol destroy "kd$n" >/dev/null 2>&1
+  wait "$server" 2>/dev/null
+  start_server "${killing[@]}"
+  check "kill -9 at destroy's $step: nothing of it after the restart" test -z "$(leftovers "kd$n")"
+done
+check "kill -9 at each step: every kill happened" test ! -e "$work/kill-at"
+check "after them the server creates, runs and destroys" \
+  bash -c "'$bin/gaol' -t '$sock' create -n after -r '$image' >/dev/null && [[ \$('$bin/gaol' -t '$sock' run after -a -c 'echo fine' </dev/null) == fine ]] && '$bin/gaol' -t '$sock' destroy after"
+kill -9 "$server"; wait "$server" 2>/dev/null
+start_server
 
 # --- 20 clients at once, twice: nothing left behind ---
 round() {
