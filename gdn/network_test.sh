@@ -141,6 +141,7 @@ check "the outside server answers in its own namespace" outside_answers
 start_server() {  # NAME [gdn server flags...]: a server as root on $work/NAME/gdn.sock
   local name=$1; shift
   mkdir -p "$work/$name"
+  rm -f "$work/$name/gdn.sock"  # a killed server's: the new one's is awaited
   "$bin/gdn" server --depot "$work/$name/depot" --bind-socket "$work/$name/gdn.sock" "$@" >"$work/$name/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 200); do [[ -S $work/$name/gdn.sock ]] && break; sleep 0.05; done
@@ -274,7 +275,46 @@ check "nothing masquerades the containers' traffic (only 127/8 clients onto the 
 check "gaol destroy of the second container" "${gaol[@]}" destroy h2
 check "its destroy leaves nothing either" clean
 
-# 5. A server without a network plugin.
+# 5. SIGKILL of the server right before or after the plugin's up and down: the restart runs
+# down, so no address, port, rule or mount is kept (nor handed out twice later).
+cat >"$bin/killing-netns" <<EOF
+#!/bin/bash
+at=\$(cat '$work/kill-at' 2>/dev/null)
+for a in "\$@"; do
+  if [[ \$at == "\$a:before" ]]; then rm -f '$work/kill-at'; kill -9 \$PPID; exit 1; fi
+  if [[ \$at == "\$a:after" ]]; then rm -f '$work/kill-at'; '$bin/netns' "\$@"; rc=\$?; kill -9 \$PPID; exit \$rc; fi
+done
+exec '$bin/netns' "\$@"
+EOF
+chmod 0755 "$bin/killing-netns"
+killnet=(--network-plugin "$bin/killing-netns" --network-plugin-extra-arg=--configFile="$CONF")
+start_server killnet "${killnet[@]}"
+sock=$work/killnet/gdn.sock
+for step in up:before up:after down:before down:after; do
+  [[ $step == down:* ]] && "$bin/gaol" -t "$sock" create -n "k-${step%:*}-${step#*:}" -r "$IMAGE" >/dev/null
+  echo "$step" >"$work/kill-at"
+  if [[ $step == up:* ]]; then
+    "$bin/gaol" -t "$sock" create -n "k-${step%:*}-${step#*:}" -r "$IMAGE" >/dev/null 2>&1
+  else
+    "$bin/gaol" -t "$sock" destroy "k-${step%:*}-${step#*:}" >/dev/null 2>&1
+  fi
+  wait "${pids[-1]}" 2>/dev/null
+  start_server killnet "${killnet[@]}"
+  check "kill -9 at netns $step: after the restart the container is gone" \
+    test -z "$("$bin/gaol" -t "$sock" list)"
+  check "kill -9 at netns $step: ... and nothing of its network is left" clean
+done
+check "kill -9 at netns up/down: every kill happened" test ! -e "$work/kill-at"
+"$bin/gaol" -t "$sock" create -n ka -r "$IMAGE" >/dev/null
+"$bin/gaol" -t "$sock" create -n kb -r "$IMAGE" >/dev/null
+ipa=$(jget "$(api "$sock" GET /containers/ka/info | head -c -3)" 'j["ContainerIP"]')
+ipb=$(jget "$(api "$sock" GET /containers/kb/info | head -c -3)" 'j["ContainerIP"]')
+check "after the kills two new containers get two addresses" eval '[[ $ipa == $CNET.* && $ipb == $CNET.* && $ipa != "$ipb" ]]'
+"$bin/gaol" -t "$sock" destroy ka
+"$bin/gaol" -t "$sock" destroy kb
+check "... and their destroys leave nothing" clean
+
+# 6. A server without a network plugin.
 start_server plain
 sock=$work/plain/gdn.sock
 "$bin/gaol" -t "$sock" create -n h -r "$IMAGE" >/dev/null
