@@ -142,6 +142,7 @@ class ChunkPool {
 };
 
 ChunkPool g_pool;
+int g_null = -1;  // /dev/null, where acknowledged bytes of a kept pipe go
 
 // Output of one stream: bytes [base, end) are held, [base, sent) are with the reader.
 // Chunks are never modified once read, so a frame in flight may point into them: a chunk
@@ -154,6 +155,13 @@ struct StreamBuffer {
   uint64_t base = 0;      // acknowledged up to here
   uint64_t end = 0;       // read from the process up to here
   uint64_t sent = 0;      // handed to the current reader up to here
+  // The fast path (a pipe stream with a reader): output is tee(2)d from `fd` into the kept
+  // pipe and spliced from `fd` to the reader, never copied through our memory. The kept pipe
+  // holds the last `kept` bytes of [base, end) until they are acknowledged; the chunks hold
+  // the ones before.
+  Fd keep_r, keep_w;
+  uint64_t kept = 0;
+  bool keep_full = false;
 
   size_t held() const { return static_cast<size_t>(end - base); }
 
@@ -170,6 +178,15 @@ struct StreamBuffer {
         chunks.pop_front();
         front_skip = 0;
       }
+    }
+    // The rest is in the kept pipe: dropped from it.
+    while (base < offset && kept > 0) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(kept, offset - base));
+      ssize_t n = splice(keep_r.get(), nullptr, g_null, nullptr, take, SPLICE_F_NONBLOCK);
+      if (n <= 0) break;
+      base += static_cast<uint64_t>(n);
+      kept -= static_cast<uint64_t>(n);
+      keep_full = false;
     }
   }
 
@@ -201,7 +218,10 @@ struct Connection {
   size_t head_pos = 0;
   const char* data = nullptr;
   size_t data_left = 0;
-  bool busy() const { return head_pos < head.size() || data_left > 0; }
+  // Or, after `head`, `splice_left` bytes spliced straight from stream `splice_stream`'s pipe.
+  int splice_stream = 0;
+  size_t splice_left = 0;
+  bool busy() const { return head_pos < head.size() || data_left > 0 || splice_left > 0; }
 };
 
 class Keeper {
@@ -220,6 +240,9 @@ class Keeper {
   void Flush(size_t i);
   void Drop(size_t i);
   void ReadOutput(StreamBuffer& s);
+  bool FastPath(int s) const;
+  bool FastRead(int s);
+  void TakeBack();
   void Reap();
   bool Done() const;
 
@@ -273,6 +296,14 @@ int Keeper::Start(const char** what) {
     fcntl(err[1], F_SETPIPE_SZ, kPipeSize);
     streams_[1].fd.Reset(out[0]);
     streams_[2].fd.Reset(err[0]);
+    for (int s = 1; s <= 2; ++s) {
+      int keep[2];
+      if (pipe2(keep, O_CLOEXEC | O_NONBLOCK) != 0) continue;  // no fast path, no harm
+      fcntl(keep[1], F_SETPIPE_SZ, kPipeSize);
+      streams_[s].keep_r.Reset(keep[0]);
+      streams_[s].keep_w.Reset(keep[1]);
+    }
+    if (g_null < 0) g_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     out_w.Reset(out[1]);
     err_w.Reset(err[1]);
     child_out = out[1];
@@ -362,6 +393,7 @@ void Keeper::Accept() {
 
 void Keeper::Drop(size_t i) {
   if (static_cast<int>(i) == reader_) {
+    TakeBack();
     reader_ = -1;
     // What the reader had not acknowledged goes to the next one.
     for (StreamBuffer& s : streams_) s.sent = s.base;
@@ -375,6 +407,7 @@ void Keeper::Handle(size_t index, const Frame& f) {
   Connection& c = conns_[index];
   switch (f.type) {
     case kAttach:
+      TakeBack();  // the fast path's bytes of whoever read before
       if (reader_ >= 0 && reader_ != static_cast<int>(index)) {
         conns_[static_cast<size_t>(reader_)].fd.Reset();  // replaced; dropped by the loop
       }
@@ -458,8 +491,23 @@ void Keeper::Fill(Connection& c) {
 void Keeper::Flush(size_t i) {
   Connection& c = conns_[i];
   for (;;) {
-    if (static_cast<int>(i) == reader_) Fill(c);
+    if (static_cast<int>(i) == reader_) {
+      Fill(c);
+      for (int s = 1; s <= 2 && !c.busy(); ++s) {
+        if (FastPath(s)) FastRead(s);
+      }
+    }
     if (!c.busy()) return;
+    if (c.head_pos == c.head.size() && c.splice_left > 0) {
+      ssize_t n = splice(streams_[c.splice_stream].fd.get(), nullptr, c.fd.get(), nullptr, c.splice_left,
+                         SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) c.fd.Reset();
+        return;
+      }
+      c.splice_left -= static_cast<size_t>(n);
+      continue;
+    }
     struct iovec iov[2];
     int n_iov = 0;
     if (c.head_pos < c.head.size()) {
@@ -507,6 +555,74 @@ void Keeper::ReadOutput(StreamBuffer& s) {
   }
 }
 
+// Whether stream `s`'s next output may take the fast path: a pipe with a kept pipe beside
+// it, a reader, and nothing read earlier still waiting to be sent.
+bool Keeper::FastPath(int s) const {
+  const StreamBuffer& b = streams_[s];
+  return reader_ >= 0 && b.keep_w.valid() && !b.eof && !b.keep_full && b.sent == b.end;
+}
+
+// Duplicates what the process wrote into the kept pipe and frames it for the reader, whose
+// Flush splices it out. False when there was nothing to take.
+bool Keeper::FastRead(int s) {
+  StreamBuffer& b = streams_[s];
+  Connection& c = conns_[static_cast<size_t>(reader_)];
+  if (c.busy()) return false;
+  ssize_t n = tee(b.fd.get(), b.keep_w.get(), kChunk, SPLICE_F_NONBLOCK);
+  if (n == 0) {
+    b.eof = true;  // empty, and no writer left
+    return false;
+  }
+  if (n < 0) {
+    int waiting = 0;
+    // Output waits but the kept pipe has no room: until the reader acknowledges some.
+    if (errno == EAGAIN && ioctl(b.fd.get(), FIONREAD, &waiting) == 0 && waiting > 0) b.keep_full = true;
+    return false;
+  }
+  c.head = EncodeHeader(kData, static_cast<uint8_t>(s), static_cast<uint32_t>(n + 8));
+  PutU64(&c.head, b.end);
+  c.head_pos = 0;
+  c.splice_stream = s;
+  c.splice_left = static_cast<size_t>(n);
+  b.end += static_cast<uint64_t>(n);
+  b.sent = b.end;
+  b.kept += static_cast<uint64_t>(n);
+  return true;
+}
+
+// The reader goes: what the fast path holds comes back into chunks, so that the next
+// reader gets it the ordinary way. A frame cut short leaves its rest in the process's pipe,
+// where it is dropped (the kept pipe has it too).
+void Keeper::TakeBack() {
+  if (reader_ < 0) return;
+  Connection& c = conns_[static_cast<size_t>(reader_)];
+  if (c.splice_left > 0) {
+    StreamBuffer& b = streams_[c.splice_stream];
+    while (c.splice_left > 0) {
+      ssize_t n = splice(b.fd.get(), nullptr, g_null, nullptr, c.splice_left, SPLICE_F_NONBLOCK);
+      if (n <= 0) break;
+      c.splice_left -= static_cast<size_t>(n);
+    }
+    c.splice_left = 0;
+  }
+  for (int s = 1; s <= 2; ++s) {
+    StreamBuffer& b = streams_[s];
+    while (b.kept > 0) {
+      Chunk k;
+      k.bytes = g_pool.Get();
+      ssize_t n = read(b.keep_r.get(), k.bytes.get(), static_cast<size_t>(std::min<uint64_t>(b.kept, kChunk)));
+      if (n <= 0) {
+        g_pool.Put(std::move(k.bytes));
+        break;
+      }
+      k.size = static_cast<size_t>(n);
+      b.kept -= k.size;
+      b.chunks.push_back(std::move(k));
+    }
+    b.keep_full = false;
+  }
+}
+
 void Keeper::Reap() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) != pid_) return;
@@ -540,9 +656,15 @@ void Keeper::Loop() {
     add(listener_.get(), POLLIN, -1);
     if (pidfd_.valid()) add(pidfd_.get(), POLLIN, -2);
     if (stdin_.valid() && !stdin_pending_.empty()) add(stdin_.get(), POLLOUT, -3);
+    bool reader_idle = reader_ >= 0 && !conns_[static_cast<size_t>(reader_)].busy();
     for (int s = 1; s <= 2; ++s) {
       StreamBuffer& b = streams_[s];
-      if (!b.eof && b.held() < o_.buffer_limit) add(b.fd.get(), POLLIN, s);
+      if (b.eof) continue;
+      if (FastPath(s)) {
+        if (reader_idle) add(b.fd.get(), POLLIN, s);
+      } else if (b.kept == 0 && b.held() < o_.buffer_limit) {
+        add(b.fd.get(), POLLIN, s);  // the kept pipe's bytes come first: nothing read after them
+      }
     }
     for (size_t i = 0; i < conns_.size(); ++i) {
       if (static_cast<int>(i) == reader_) Fill(conns_[i]);
@@ -565,7 +687,11 @@ void Keeper::Loop() {
         if (n > 0) stdin_pending_.erase(0, static_cast<size_t>(n));
         if (n < 0 && errno != EAGAIN && errno != EINTR) stdin_pending_.clear();
       } else if (tag == 1 || tag == 2) {
-        ReadOutput(streams_[tag]);
+        if (FastPath(tag)) {
+          if (FastRead(tag)) Flush(static_cast<size_t>(reader_));
+        } else if (streams_[tag].kept == 0) {
+          ReadOutput(streams_[tag]);
+        }
       } else {
         size_t i = static_cast<size_t>(tag - 100);
         if (i < conns_.size() && conns_[i].fd.valid() && (fds[k].revents & POLLOUT)) Flush(i);
