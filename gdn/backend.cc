@@ -249,14 +249,18 @@ void Backend::Restore() {
   }
 }
 
+bool Backend::NetworkDown(const std::string& handle) {
+  if (o_.network_plugin.empty()) return true;
+  std::vector<std::string> argv = {o_.network_plugin};
+  argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
+  argv.insert(argv.end(), {"--action", "down", "--handle", handle});
+  absl::StatusOr<SubprocessResult> r = Exec(argv, "null", true);
+  return r.ok() && r->ok();
+}
+
 void Backend::Teardown(const std::string& handle, const Json& record) {
   // Every step is idempotent and may find nothing to do.
-  if (!o_.network_plugin.empty() && record.value("network_up", false)) {
-    std::vector<std::string> argv = {o_.network_plugin};
-    argv.insert(argv.end(), o_.network_plugin_args.begin(), o_.network_plugin_args.end());
-    argv.insert(argv.end(), {"--action", "down", "--handle", handle});
-    (void)Exec(argv, "null", true);
-  }
+  if (record.value("network_up", false)) (void)NetworkDown(handle);
   if (!record.value("container_deleted", false)) (void)Exec(Runtime({"delete", "--force", handle}));
   if (!o_.image_plugin.empty() && (record.value("image_made", false) || record.value("image_asked", false))) {
     std::vector<std::string> argv = {o_.image_plugin};
@@ -524,7 +528,12 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   Json r = record.ok() ? *record : Json::object();
   r["state"] = "destroying";
   (void)Save(handle, r);
-  // Processes first: their keepers release once the container's processes are gone.
+  // The network first, as Garden does, while the container still holds its namespace.
+  if (r.value("network_up", false) && NetworkDown(handle)) {
+    r["network_up"] = false;
+    (void)Save(handle, r);
+  }
+  // Processes next: their keepers release once the container's processes are gone.
   std::string procs = Dir(handle) + "/processes";
   // spawn delete --force freezes the container's cgroup, kills everything in it and removes it.
   absl::StatusOr<SubprocessResult> deleted = Exec(Runtime({"delete", "--force", handle}));

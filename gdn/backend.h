@@ -108,6 +108,8 @@ class Backend {
 
  private:
   // The container's hosts and resolv.conf once its network is up (GARDEN_API.md 5.7).
+  // The network plugin's down for `handle`: true when it succeeded (or there is no plugin).
+  bool NetworkDown(const std::string& handle);
   absl::Status WriteDnsFiles(const std::string& handle, const std::string& ip, const Json& plugin_out);
   std::string Dir(const std::string& handle) const;
   // The process spec (a file in the container's folder) of `/.gdn-init VERB PATH` as `user`.

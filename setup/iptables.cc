@@ -108,6 +108,18 @@ absl::Status EnsureChains(const std::string& iptables, const std::string& prefix
   return absl::OkStatus();
 }
 
+absl::Status EnsureMasquerade(const std::string& iptables, const std::string& prefix, const std::string& subnet) {
+  std::string chain = prefix + "postrouting";
+  std::vector<std::string> rule = {"-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE"};
+  std::vector<std::string> check = {"-C", chain};
+  check.insert(check.end(), rule.begin(), rule.end());
+  ASSIGN_OR_RETURN(int code, Run(iptables, "nat", check));
+  if (code == 0) return absl::OkStatus();
+  std::vector<std::string> add = {"-A", chain};
+  add.insert(add.end(), rule.begin(), rule.end());
+  return MustSucceed(iptables, "nat", add);
+}
+
 absl::StatusOr<std::string> DescribeChain(const std::string& iptables, const BaseChain& c) {
   ASSIGN_OR_RETURN(bool exists, ChainExists(iptables, c.table, c.name));
   if (!exists) return std::string("missing");

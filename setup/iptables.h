@@ -32,6 +32,12 @@ absl::Status CheckIptables(const std::string& iptables);
 absl::Status EnsureChains(const std::string& iptables, const std::string& prefix,
                           std::vector<Action>* actions);
 
+// Containers' traffic leaving `subnet` for elsewhere is masqueraded: one rule for the whole
+// subnet in the nat <prefix>postrouting chain (made by EnsureChains, whose undo takes it),
+// instead of the CNI bridge plugin's chain per container and its iptables runs on every
+// up and down. Added once.
+absl::Status EnsureMasquerade(const std::string& iptables, const std::string& prefix, const std::string& subnet);
+
 // Whether `chain` exists and whether its jump from `parent` does, for the output.
 absl::StatusOr<std::string> DescribeChain(const std::string& iptables, const BaseChain& chain);
 

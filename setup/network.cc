@@ -75,7 +75,7 @@ NetworkConfig DefaultNetworkConfig(uid_t uid, const std::string& config_dir,
   c.set_cni_plugin_dir("/usr/lib/cni");
   c.set_cni_config_dir(absl::StrCat(config_dir, "/network/cni-", uid));
   c.set_bind_mount_dir(absl::StrCat("/run/gdn-netns/", uid));
-  c.set_state_file(absl::StrCat("/var/lib/gdn-netns/", uid, "/state.json"));
+  c.set_state_file(absl::StrCat("/run/gdn-netns-state/", uid, "/state.json"));
   c.set_start_port(61001);
   c.set_total_ports(4534);
   c.set_log_prefix(absl::StrCat("gdn-", uid));
@@ -199,7 +199,8 @@ std::string DefaultCniConflist(uid_t uid, const NetworkConfig& c) {
       {"type", "bridge"},
       {"bridge", absl::StrCat("gdnbr", uid)},  // at most 15 characters, as interface names
       {"isGateway", true},
-      {"ipMasq", true},
+      // Masquerading is one rule of setup's for the whole subnet (see EnsureMasquerade).
+      {"ipMasq", false},
       {"ipam", ipam},
   };
   nlohmann::ordered_json list = {

@@ -6,10 +6,12 @@
 //
 // Defaults: CNI plugins from /usr/lib/cni (Debian's containernetworking-plugins), CNI
 // network configurations from <config-dir>/network/cni-<uid>, where setup writes
-// gdn-<uid>.conflist (bridge gdnbr<uid> + host-local over the subnet, masquerading outgoing
-// traffic) unless that folder already holds configurations of its own; network namespaces
-// bound under /run/gdn-netns/<uid>, netns's state in /var/lib/gdn-netns/<uid>/state.json
-// (host-local's leases in ipam/ beside it), subnet 10.254.0.0/22 and host ports
+// gdn-<uid>.conflist (bridge gdnbr<uid> + host-local over the subnet; outgoing traffic is
+// masqueraded by one rule of setup's, see EnsureMasquerade) unless that folder already holds configurations of its own; network namespaces
+// bound under /run/gdn-netns/<uid>, netns's state in /run/gdn-netns-state/<uid>/state.json
+// (host-local's leases in ipam/ beside it; runtime state on tmpfs: a reboot ends the
+// containers, their namespaces and rules, so their addresses and ports must go with them,
+// and no write of it waits for the disk), subnet 10.254.0.0/22 and host ports
 // 61001..65534 (Garden's defaults) for the first user; each other user gets the next pool
 // that no one else's overlaps (10.254.4.0/22 with ports 31768..32767, then 10.254.8.0/22
 // with 30768..31767, ...), the system's xtables lock /run/xtables.lock.

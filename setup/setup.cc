@@ -349,10 +349,12 @@ absl::Status Act(const SetupOptions& o, const Plan& plan, std::vector<Action>* d
 
   // iptables.
   RETURN_IF_ERROR(EnsureChains(plan.iptables, o.chain_prefix, done));
+  RETURN_IF_ERROR(EnsureMasquerade(plan.iptables, o.chain_prefix, net.subnet()));
   for (const BaseChain& c : BaseChains(o.chain_prefix)) {
     ASSIGN_OR_RETURN(std::string state, DescribeChain(plan.iptables, c));
     report->Add("iptables", absl::StrCat(c.table, " ", c.name), state);
   }
+  report->Add("masquerade", net.subnet(), absl::StrCat("to other networks, in nat ", o.chain_prefix, "postrouting"));
   return absl::OkStatus();
 }
 

@@ -209,6 +209,8 @@ for c in "filter INPUT input" "filter FORWARD forward" "nat PREROUTING preroutin
   check "iptables $table: chain $prefix$name exists" grep -q "^:$prefix$name " <(iptables-save -t "$table")
   check "iptables $table: $parent jumps to $prefix$name" grep -qx -- "-A $parent -j $prefix$name" <(iptables-save -t "$table")
 done
+check "one masquerade rule for the subnet's traffic to elsewhere" \
+  test "$(iptables-save -t nat | grep -c -- "-A ${prefix}postrouting -s 10.253.0.0/24 ! -d 10.253.0.0/24 -j MASQUERADE")" = 1
 check "ip_forward is 1" test "$(sysctl -n net.ipv4.ip_forward)" = 1
 check "the output says netns was installed" grep -qF "helper $work/lib/netns: owned by 0:0, mode 4755" "$out/run1"
 check "one line per item" test "$(grep -cv '^[a-z][a-z ]* [^ ]*.*: ' "$out/run1")" = 0

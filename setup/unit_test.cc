@@ -40,7 +40,7 @@ TEST(Network, DefaultsAreValidAndAFileOverridesThem) {
   std::string conflist = DefaultCniConflist(999, d);
   EXPECT_NE(conflist.find(R"("bridge": "gdnbr999")"), std::string::npos) << conflist;
   EXPECT_NE(conflist.find(R"("subnet": "10.254.0.0/22")"), std::string::npos) << conflist;
-  EXPECT_NE(conflist.find(R"("dataDir": "/var/lib/gdn-netns/999/ipam")"), std::string::npos) << conflist;
+  EXPECT_NE(conflist.find(R"("dataDir": "/run/gdn-netns-state/999/ipam")"), std::string::npos) << conflist;
 
   testing::TempDir dir;
   std::string file = dir.Join("net.json");
