@@ -263,6 +263,45 @@ TEST_F(AttachTest, APtySeesItsSizeAndAResize) {
   EXPECT_EQ(r.out, "30 100\r\n40 120\r\n");
 }
 
+// A runtime's terminal (runc's --console-socket): the command makes a pty, sends its master
+// to D/console.sock and runs a shell on the other end, which sees the size asked for.
+constexpr char kConsoleRuntime[] = R"(
+import os, socket, sys
+master, slave = os.openpty()
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1] + "/console.sock")
+socket.send_fds(c, [b"t"], [master])
+os.close(master)
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.execvp("sh", ["sh", "-c", "stty size; read line; echo got $line; exit 6"])
+os.close(slave)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+)";
+
+TEST_F(AttachTest, TheTerminalCanComeFromTheRuntimeOverTheConsoleSocket) {
+  std::string dir = NewDir();
+  Run(dir, {"python3", "-c", kConsoleRuntime, dir}, {"--tty", "--rows", "33", "--cols", "101", "--console-socket", "--stdin"});
+  SubprocessResult r = Attach({"connect", "--dir", dir, "--stdin"}, "hello\n", true);
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(r.out.find("33 101\r\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("got hello"), std::string::npos) << r.out;
+  EXPECT_FALSE(FileExists(dir + "/console.sock")) << "the socket goes once the terminal came";
+}
+
+TEST_F(AttachTest, ARuntimeThatSendsNoTerminalIsHeardAndEnds) {
+  std::string dir = NewDir();
+  Run(dir, {"sh", "-c", "echo no terminal for you >&2; exit 3"}, {"--tty", "--console-socket"});
+  SubprocessResult r = Attach({"connect", "--dir", dir});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err, "no terminal for you\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(FileExists(dir + "/console.sock"));
+}
+
 TEST_F(AttachTest, TwoProcessesInParallelDoNotMix) {
   std::string a = NewDir(), b = NewDir();
   Run(a, {"sh", "-c", "for i in $(seq 1 500); do echo aaaa; done"});

@@ -68,6 +68,13 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
         absl::StrCat("attach-keeper is missing beside attach (", keeper_binary, ")"));
   }
   ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
+  UniqueFd console;
+  if (o.console_socket) {
+    if (!o.tty) return UsageError("--console-socket goes with --tty");
+    std::string console_path = absl::StrCat(o.dir, "/", kConsoleFile);
+    unlink(console_path.c_str());
+    ASSIGN_OR_RETURN(console, Listen(console_path));
+  }
   ASSIGN_OR_RETURN(Pipe report, MakePipe());
   std::vector<std::string> args = {keeper_binary, "--dir", o.dir, "--listen-fd", "3",
                                    "--report-fd", "4", "--buffer", absl::StrCat(o.buffer_limit)};
@@ -75,6 +82,7 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
     args.insert(args.end(), {"--tty", "--rows", absl::StrCat(o.rows), "--cols", absl::StrCat(o.cols)});
   }
   if (o.stdin) args.push_back("--stdin");
+  if (console.valid()) args.insert(args.end(), {"--console-fd", "5"});
   args.push_back("--");
   args.insert(args.end(), o.argv.begin(), o.argv.end());
   std::vector<char*> argv;
@@ -91,13 +99,14 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
     // a new number clears close-on-exec.
     int listen_high = fcntl(listener.get(), F_DUPFD, 10);
     int report_high = fcntl(report.write.get(), F_DUPFD, 10);
+    int console_high = console.valid() ? fcntl(console.get(), F_DUPFD, 10) : -1;
     int null = open("/dev/null", O_RDWR);
     if (null < 0 || listen_high < 0 || report_high < 0 || dup2(listen_high, 3) < 0 ||
-        dup2(report_high, 4) < 0) {
+        dup2(report_high, 4) < 0 || (console.valid() && (console_high < 0 || dup2(console_high, 5) < 0))) {
       _exit(127);
     }
     for (int fd = 0; fd < 3; ++fd) dup2(null, fd);
-    syscall(SYS_close_range, 5u, ~0u, 0u);
+    syscall(SYS_close_range, console.valid() ? 6u : 5u, ~0u, 0u);
     execv(argv[0], argv.data());
     _exit(127);
   }

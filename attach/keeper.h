@@ -17,6 +17,9 @@ struct RunOptions {
   bool tty = false;
   unsigned rows = 24, cols = 80;
   bool stdin = false;  // feed the process's stdin from `connect --stdin` (else /dev/null)
+  // With tty: the terminal comes from the process's runtime over D/console.sock (pass that
+  // path as its --console-socket), made inside the container, instead of from the keeper.
+  bool console_socket = false;
   // Output held per stream while nobody reads it; past this the keeper stops reading and
   // the process waits.
   size_t buffer_limit = 4 << 20;
@@ -33,6 +36,7 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& options);
 inline constexpr char kProcessFile[] = "process.json";
 inline constexpr char kExitFile[] = "exit.json";
 inline constexpr char kSocketFile[] = "attach.sock";
+inline constexpr char kConsoleFile[] = "console.sock";
 
 }  // namespace gdn::attach
 

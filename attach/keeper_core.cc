@@ -226,7 +226,7 @@ struct Connection {
 
 class Keeper {
  public:
-  explicit Keeper(const KeeperOptions& o) : o_(o), listener_(o.listen_fd) {}
+  explicit Keeper(const KeeperOptions& o) : o_(o), listener_(o.listen_fd), console_(o.console_fd) {}
   pid_t pid() const { return pid_; }
   // Starts the process; 0, or errno with *what set.
   int Start(const char** what);
@@ -234,6 +234,8 @@ class Keeper {
 
  private:
   void Accept();
+  void AcceptConsole();
+  void NoConsole();
   void ReadFrom(size_t i);
   void Handle(size_t index, const Frame& f);
   void Fill(Connection& c);
@@ -248,6 +250,7 @@ class Keeper {
 
   const KeeperOptions& o_;
   Fd listener_;
+  Fd console_;  // D/console.sock while the runtime's terminal has not come
   std::vector<Connection> conns_;
   int reader_ = -1;
   StreamBuffer streams_[3];
@@ -265,7 +268,19 @@ int Keeper::Start(const char** what) {
   int child_in, child_out, child_err;
   Fd slave, in_r, out_w, err_w;
   Fd null(open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (o_.tty) {
+  if (o_.tty && console_.valid()) {
+    // The runtime makes the terminal inside the container and sends it to us (AcceptConsole);
+    // until then only what the runtime itself says, on stream 2.
+    int err[2];
+    if (pipe2(err, O_CLOEXEC) != 0) {
+      *what = "pipe";
+      return errno;
+    }
+    streams_[2].fd.Reset(err[0]);
+    err_w.Reset(err[1]);
+    child_in = null.get();
+    child_out = child_err = err[1];
+  } else if (o_.tty) {
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
       *what = "open a pty";
@@ -340,7 +355,7 @@ int Keeper::Start(const char** what) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (o_.tty) {
+    if (o_.tty && console_.valid() == false) {
       setsid();
       ioctl(child_in, TIOCSCTTY, 0);
     }
@@ -378,6 +393,7 @@ int Keeper::Start(const char** what) {
   }
   if (stdin_.valid()) fcntl(stdin_.get(), F_SETFL, O_NONBLOCK);
   fcntl(listener_.get(), F_SETFL, O_NONBLOCK);
+  if (console_.valid()) fcntl(console_.get(), F_SETFL, O_NONBLOCK);
   return 0;
 }
 
@@ -424,7 +440,8 @@ void Keeper::Handle(size_t index, const Frame& f) {
       }
       break;
     case kData:
-      if (f.stream == 0 && stdin_.valid() && !stdin_eof_) stdin_pending_ += f.payload;
+      // Input for a terminal still to come waits for it.
+      if (f.stream == 0 && (stdin_.valid() || console_.valid()) && !stdin_eof_) stdin_pending_ += f.payload;
       break;
     case kStdinEof:
       stdin_eof_ = true;
@@ -623,10 +640,60 @@ void Keeper::TakeBack() {
   }
 }
 
+// The terminal the runtime made, sent over D/console.sock as runc sends it: one descriptor
+// in an SCM_RIGHTS message.
+void Keeper::AcceptConsole() {
+  Fd conn(accept4(console_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn.valid()) return;
+  struct timeval limit = {5, 0};  // only the user's own processes can reach the socket
+  setsockopt(conn.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  char name[256];
+  struct iovec iov = {name, sizeof name};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) <= 0) return;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof(int))) {
+    return;
+  }
+  int master;
+  memcpy(&master, CMSG_DATA(c), sizeof master);
+  struct stat st;
+  if (fstat(master, &st) != 0 || !S_ISCHR(st.st_mode)) {
+    close(master);
+    return;
+  }
+  struct winsize ws = {};
+  ws.ws_row = static_cast<unsigned short>(o_.rows);
+  ws.ws_col = static_cast<unsigned short>(o_.cols);
+  ioctl(master, TIOCSWINSZ, &ws);
+  fcntl(master, F_SETFL, O_NONBLOCK);
+  streams_[1].fd.Reset(master);
+  stdin_.Reset(fcntl(master, F_DUPFD_CLOEXEC, 3));
+  console_.Reset();
+  unlink((o_.dir + "/console.sock").c_str());
+}
+
+// The runtime ended without sending a terminal: there is no output but its own.
+void Keeper::NoConsole() {
+  if (!console_.valid()) return;
+  console_.Reset();
+  unlink((o_.dir + "/console.sock").c_str());
+  streams_[1].eof = true;
+  stdin_pending_.clear();
+}
+
 void Keeper::Reap() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) != pid_) return;
   reaped_ = true;
+  if (console_.valid()) AcceptConsole();  // sent just before the runtime ended
+  NoConsole();
   exited_ = WIFEXITED(status);
   code_ = exited_ ? WEXITSTATUS(status) : 0;
   signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -654,6 +721,7 @@ void Keeper::Loop() {
       what.push_back(tag);
     };
     add(listener_.get(), POLLIN, -1);
+    if (console_.valid()) add(console_.get(), POLLIN, -4);
     if (pidfd_.valid()) add(pidfd_.get(), POLLIN, -2);
     if (stdin_.valid() && !stdin_pending_.empty()) add(stdin_.get(), POLLOUT, -3);
     bool reader_idle = reader_ >= 0 && !conns_[static_cast<size_t>(reader_)].busy();
@@ -682,6 +750,8 @@ void Keeper::Loop() {
         Accept();
       } else if (tag == -2) {
         Reap();
+      } else if (tag == -4) {
+        AcceptConsole();
       } else if (tag == -3) {
         ssize_t n = write(stdin_.get(), stdin_pending_.data(), stdin_pending_.size());
         if (n > 0) stdin_pending_.erase(0, static_cast<size_t>(n));

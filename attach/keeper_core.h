@@ -22,6 +22,9 @@ struct KeeperOptions {
   bool stdin = false;
   size_t buffer_limit = 4 << 20;
   int listen_fd = -1;  // the bound, listening socket D/attach.sock
+  // With tty: the listening socket D/console.sock, where the process's runtime sends the
+  // terminal it made (runc's --console-socket) instead of the keeper making one; -1: none.
+  int console_fd = -1;
   int report_fd = -1;  // "ok\n", or "ERR <errno> <what>\n", once the process has started
   std::vector<std::string> argv;
 };

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
       o.rows = static_cast<unsigned>(atoi(value()));
     } else if (strcmp(a, "--cols") == 0) {
       o.cols = static_cast<unsigned>(atoi(value()));
+    } else if (strcmp(a, "--console-fd") == 0) {
+      o.console_fd = atoi(value());
     } else if (strcmp(a, "--stdin") == 0) {
       o.stdin = true;
     } else if (strcmp(a, "--buffer") == 0) {

@@ -1,7 +1,8 @@
 // attach: keeps one container process's stdio and exit status in a folder, so that it
 // outlives whoever started it and can be re-attached.
 //
-//   attach run --dir D [--tty [--rows R --cols C]] [--stdin] [--buffer BYTES] -- CMD ARGS...
+//   attach run --dir D [--tty [--rows R --cols C] [--console-socket]] [--stdin] [--buffer BYTES] -- CMD ARGS...
+//     (--console-socket: CMD's runtime makes the terminal and sends it to D/console.sock)
 //   attach connect --dir D [--stdin] [--stdout] [--stderr]
 //   attach status --dir D | attach signal --dir D SIGNAL
 //   attach resize --dir D --rows R --cols C | attach release --dir D
@@ -47,12 +48,14 @@ absl::Status Main(const std::vector<std::string>& args) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "run") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"dir"}, {"tty", 't', false}, {"rows"}, {"cols"},
-                                                      {"stdin", 'i', false}, {"buffer"}},
+                                                      {"stdin", 'i', false}, {"buffer"},
+                                                      {"console-socket", 0, false}},
                                                false));
     RunOptions o;
     ASSIGN_OR_RETURN(o.dir, Dir(f));
     o.tty = f.Bool("tty");
     o.stdin = f.Bool("stdin");
+    o.console_socket = f.Bool("console-socket");
     ASSIGN_OR_RETURN(o.rows, Number(f, "rows", 24));
     ASSIGN_OR_RETURN(o.cols, Number(f, "cols", 80));
     ASSIGN_OR_RETURN(unsigned buffer, Number(f, "buffer", 4 << 20));

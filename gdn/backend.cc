@@ -1111,21 +1111,30 @@ absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& 
       if (!o_.rootless) (void)!fchownat(p.get(), std::string(part).c_str(), uid, gid, 0);
     }
   }
-  Json process = {{"terminal", false}, {"user", {{"uid", uid}, {"gid", gid}}}, {"args", args},
+  // A TTY is made inside the container by the runtime (its devpts, so that the process's
+  // tty(1) and ttyname(3) work) and sent to the keeper over D/console.sock, as runc does.
+  int64_t rows = 24, cols = 80;
+  if (terminal) {
+    const Json* ws = Field(*tty, "window_size");
+    if (ws != nullptr && Int(*ws, "rows") > 0) rows = Int(*ws, "rows");
+    if (ws != nullptr && Int(*ws, "columns") > 0) cols = Int(*ws, "columns");
+  }
+  Json process = {{"terminal", terminal}, {"user", {{"uid", uid}, {"gid", gid}}}, {"args", args},
                   {"env", env}, {"cwd", cwd}};
+  if (terminal) process["consoleSize"] = {{"height", rows}, {"width", cols}};
   if (!WriteFileAtomic(dir + "/spec.json", process.dump() + "\n", 0600).ok()) {
     *err = Other("cannot write the process spec");
     return absl::InternalError(err->message);
   }
   std::vector<std::string> argv = {o_.assets + "/attach", "run", "--dir", dir, "--stdin"};
+  std::vector<std::string> exec_args = {"exec", "--process", dir + "/spec.json", "--cwd", cwd};
   if (terminal) {
-    const Json* ws = Field(*tty, "window_size");
-    int64_t cols = ws != nullptr ? Int(*ws, "columns") : 0, rows = ws != nullptr ? Int(*ws, "rows") : 0;
-    argv.insert(argv.end(), {"--tty", "--rows", std::to_string(rows > 0 ? rows : 24), "--cols",
-                             std::to_string(cols > 0 ? cols : 80)});
+    argv.insert(argv.end(), {"--tty", "--rows", std::to_string(rows), "--cols", std::to_string(cols), "--console-socket"});
+    exec_args.insert(exec_args.end(), {"--console-socket", dir + "/console.sock"});
   }
   argv.push_back("--");
-  std::vector<std::string> exec = Runtime({"exec", "--process", dir + "/spec.json", "--cwd", cwd, handle});
+  exec_args.push_back(handle);
+  std::vector<std::string> exec = Runtime(exec_args);
   argv.insert(argv.end(), exec.begin(), exec.end());
   absl::StatusOr<SubprocessResult> r = Exec(argv);
   if (!r.ok() || !r->ok()) {

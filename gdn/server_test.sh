@@ -191,7 +191,8 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   pid=$("${gaol[@]}" run g1 -c "sh -c 'busybox sleep 0.3; echo later'" </dev/null)
   check "$name: gaol run without -a prints the process id" test -n "$pid"
   check "$name: gaol attach -p gets the output of a running process" test "$("${gaol[@]}" attach g1 -p "$pid" </dev/null)" = later
-  # gaol shell: a login shell on a terminal, its size given and kept in step with the window.
+  # gaol shell: a login shell on a terminal (made in the container's own devpts, so tty(1)
+  # names it), its size given and kept in step with the window.
   check "$name: gaol shell runs a login shell on the terminal and follows its size" python3 - "$bin/gaol" "$sock" g1 <<'PY'
 import fcntl, os, pty, select, struct, sys, termios, time
 pid, fd = pty.fork()
@@ -216,8 +217,8 @@ os.write(fd, b"stty size; echo size-$((6*7))\n")
 first = wait_for(b"size-42") and b"31 97" in got
 resize(44, 120)
 time.sleep(0.5)
-os.write(fd, b"stty size; echo done-$((6*8)); exit 5\n")
-second = wait_for(b"done-48") and b"44 120" in got
+os.write(fd, b"stty size; tty; echo done-$((6*8)); exit 5\n")
+second = wait_for(b"done-48") and b"44 120" in got and b"/dev/pts/0" in got
 _, status = os.waitpid(pid, 0)
 ok = first and second and os.WEXITSTATUS(status) == 5
 if not ok:
