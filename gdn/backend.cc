@@ -465,16 +465,17 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
   if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600).ok()) return fail("cannot write config.json");
   // 3. The container, with its init.
   {
+    // One run --detach (create and start in one process, as runc run -d): the init only
+    // reaps, so nothing needs doing between the two.
     std::string pid_file = Dir(handle) + "/init.pid";
-    absl::StatusOr<SubprocessResult> r = Exec(Runtime({"create", "--bundle", bundle, "--pid-file", pid_file, handle}));
-    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn create", *r) : std::string(r.status().message()));
+    absl::StatusOr<SubprocessResult> r =
+        Exec(Runtime({"run", "--detach", "--bundle", bundle, "--pid-file", pid_file, handle}));
+    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn run", *r) : std::string(r.status().message()));
     int pid = 0;
     if (absl::StatusOr<std::string> text = ReadFile(pid_file);
         text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && pid > 0) {
       (void)WriteFileAtomic(Dir(handle) + "/init.start", std::to_string(ReadProcessStart(pid).start_time), 0600);
     }
-    r = Exec(Runtime({"start", handle}));
-    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn start", *r) : std::string(r.status().message()));
   }
   // 4. The network.
   if (!o_.network_plugin.empty()) {

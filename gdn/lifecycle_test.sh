@@ -77,7 +77,7 @@ check "half-made: its folder is gone" test ! -e "$work/depot/half"
 check "half-made: no spawn container of it" bash -c "! '$bin/spawn' --root '$work/depot/.spawn' list -q | grep -qx half"
 check "half-made: no image of it in the store" bash -c "! '$bin/image-store' --store '$work/depot/.store' list 2>/dev/null | grep -qx half"
 
-# --- SIGKILL at every step of create and destroy: the restart leaves nothing half-made ---
+# --- SIGKILL at every step of create (image, spec, run) and destroy: the restart leaves nothing half-made ---
 # The runtime and image plugin are wrappers that kill the server (their parent) right before
 # or right after the named step of theirs; the step itself is the real binary's.
 for tool in spawn image-store; do
@@ -103,8 +103,8 @@ leftovers() {  # leftovers HANDLE: what of it is anywhere (nothing: empty output
 kill -9 "$server"; wait "$server" 2>/dev/null
 start_server "${killing[@]}"
 n=0
-for step in image-store:create:before image-store:create:after spawn:spec:after spawn:create:before \
-            spawn:create:after spawn:start:after; do
+for step in image-store:create:before image-store:create:after spawn:spec:after spawn:run:before \
+            spawn:run:after; do
   n=$((n + 1))
   echo "$step" >"$work/kill-at"
   gaol create -n "kc$n" -r "$image" >/dev/null 2>&1
