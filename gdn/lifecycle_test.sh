@@ -80,18 +80,8 @@ check "half-made: no image of it in the store" bash -c "! '$bin/image-store' --s
 # --- SIGKILL at every step of create (image, spec, run) and destroy: the restart leaves nothing half-made ---
 # The runtime and image plugin are wrappers that kill the server (their parent) right before
 # or right after the named step of theirs; the step itself is the real binary's.
-for tool in spawn image-store; do
-  cat >"$bin/killing-$tool" <<EOF
-#!/bin/bash
-at=\$(cat '$work/kill-at' 2>/dev/null)
-for a in "\$@"; do
-  if [[ \$at == "$tool:\$a:before" ]]; then rm -f '$work/kill-at'; kill -9 \$PPID; exit 1; fi
-  if [[ \$at == "$tool:\$a:after" ]]; then rm -f '$work/kill-at'; '$bin/$tool' "\$@"; rc=\$?; kill -9 \$PPID; exit \$rc; fi
-done
-exec '$bin/$tool' "\$@"
-EOF
-  chmod 0755 "$bin/killing-$tool"
-done
+killing_plugin spawn
+killing_plugin image-store
 killing=(--runtime-plugin "$bin/killing-spawn" --image-plugin "$bin/killing-image-store"
          --image-plugin-extra-arg=--store --image-plugin-extra-arg="$work/depot/.store")
 leftovers() {  # leftovers HANDLE: what of it is anywhere (nothing: empty output)

@@ -277,22 +277,13 @@ check "its destroy leaves nothing either" clean
 
 # 5. SIGKILL of the server right before or after the plugin's up and down: the restart runs
 # down, so no address, port, rule or mount is kept (nor handed out twice later).
-cat >"$bin/killing-netns" <<EOF
-#!/bin/bash
-at=\$(cat '$work/kill-at' 2>/dev/null)
-for a in "\$@"; do
-  if [[ \$at == "\$a:before" ]]; then rm -f '$work/kill-at'; kill -9 \$PPID; exit 1; fi
-  if [[ \$at == "\$a:after" ]]; then rm -f '$work/kill-at'; '$bin/netns' "\$@"; rc=\$?; kill -9 \$PPID; exit \$rc; fi
-done
-exec '$bin/netns' "\$@"
-EOF
-chmod 0755 "$bin/killing-netns"
+killing_plugin netns
 killnet=(--network-plugin "$bin/killing-netns" --network-plugin-extra-arg=--configFile="$CONF")
 start_server killnet "${killnet[@]}"
 sock=$work/killnet/gdn.sock
 for step in up:before up:after down:before down:after; do
   [[ $step == down:* ]] && "$bin/gaol" -t "$sock" create -n "k-${step%:*}-${step#*:}" -r "$IMAGE" >/dev/null
-  echo "$step" >"$work/kill-at"
+  echo "netns:$step" >"$work/kill-at"
   if [[ $step == up:* ]]; then
     "$bin/gaol" -t "$sock" create -n "k-${step%:*}-${step#*:}" -r "$IMAGE" >/dev/null 2>&1
   else

@@ -39,3 +39,21 @@ privileged_work() {
   mkdir -p "$bin"
   install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
 }
+
+# killing_plugin TOOL: writes $bin/killing-TOOL, a stand-in for $bin/TOOL that gdn runs as
+# a plugin. When $work/kill-at says "TOOL:ARG:before" or "TOOL:ARG:after" for one of its
+# arguments (a subcommand or action), it kills its parent (the server) with SIGKILL right
+# before that step, or right after the real TOOL did it, once; otherwise it is TOOL.
+killing_plugin() {
+  local tool=$1
+  cat >"$bin/killing-$tool" <<SCRIPT
+#!/bin/bash
+at=\$(cat '$work/kill-at' 2>/dev/null)
+for a in "\$@"; do
+  if [[ \$at == "$tool:\$a:before" ]]; then rm -f '$work/kill-at'; kill -9 \$PPID; exit 1; fi
+  if [[ \$at == "$tool:\$a:after" ]]; then rm -f '$work/kill-at'; '$bin/$tool' "\$@"; rc=\$?; kill -9 \$PPID; exit \$rc; fi
+done
+exec '$bin/$tool' "\$@"
+SCRIPT
+  chmod 0755 "$bin/killing-$tool"
+}
