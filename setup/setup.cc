@@ -399,11 +399,33 @@ std::string RemoveBridge(const std::string& name) {
   return absl::StrCat("; bridge ", name, " removed");
 }
 
-// Reverts one action; the state to report.
+// The folder of netns's runtime state (its state file, locks, host-local's leases) goes
+// whole once no container is in it: what is left there is only netns's own bookkeeping.
+absl::StatusOr<std::string> RemoveNetnsState(const std::string& dir) {
+  absl::StatusOr<std::string> text = ReadFile(dir + "/state.json");
+  if (text.ok()) {
+    nlohmann::json state = nlohmann::json::parse(*text, nullptr, false);
+    size_t held = state.is_object() && state.contains("containers") && state["containers"].is_array()
+                      ? state["containers"].size()
+                      : 0;
+    if (held > 0) {
+      return absl::StrCat("kept: netns still holds ", held, " container(s); destroy them first");
+    }
+  }
+  RETURN_IF_ERROR(RemoveAll(dir));
+  return std::string("removed");
+}
+
+// Reverts one action; the state to report. `netns_state` is the folder of netns's state.
 absl::StatusOr<std::string> UndoAction(const Action& a, const std::string& iptables,
-                                       const std::vector<SetupRecord>& others) {
+                                       const std::vector<SetupRecord>& others,
+                                       const std::string& netns_state = "") {
   switch (a.kind()) {
     case Action::FOLDER:
+      if (a.created() && !netns_state.empty() && a.path() == netns_state && FileExists(a.path())) {
+        return RemoveNetnsState(a.path());
+      }
+      [[fallthrough]];
     case Action::FILE: {
       std::vector<std::string> bridges;
       if (a.kind() == Action::FILE && absl::EndsWith(a.path(), ".conflist")) bridges = BridgesOf(a.path());
@@ -488,6 +510,8 @@ absl::Status Undo(const SetupOptions& o, Report* report) {
   std::string iptables;
   if (absl::StatusOr<std::string> found = FindIptables(); found.ok()) iptables = *found;
   std::vector<SetupRecord> others = OtherRecords(o.config_dir, o.uid);
+  const std::string& state_file = record->settings().network().state_file();
+  std::string netns_state = state_file.empty() ? "" : state_file.substr(0, state_file.rfind('/'));
 
   // Folders the record itself lives in go after it.
   std::string record_dir = RecordDir(o.config_dir);
@@ -501,7 +525,7 @@ absl::Status Undo(const SetupOptions& o, Report* report) {
   absl::Status first_error;
   auto undo_all = [&](const std::vector<Action>& actions) {
     for (const Action& a : actions) {
-      absl::StatusOr<std::string> state = UndoAction(a, iptables, others);
+      absl::StatusOr<std::string> state = UndoAction(a, iptables, others, netns_state);
       auto [kind, name] = Name(a);
       if (state.ok()) {
         report->Add(kind, name, *state);

@@ -257,7 +257,10 @@ check "another user's overlapping host ports: both named" grep -q "host ports 65
 rm -f "$work/net2.json"
 check "refused overlaps changed nothing" diff "$out/after1" <(snapshot)
 
-# ---- --undo puts everything back.
+# ---- --undo puts everything back (netns's runtime state folder too, once it holds no
+# container: its state file, locks and host-local's leases, as netns leaves them).
+mkdir -p "$work/netstate/ipam/net" && echo '{"containers":[]}' >"$work/netstate/state.json"
+touch "$work/netstate/state.json.lock" "$work/netstate/ipam/net/lock" "$work/netstate/ipam/net/last_reserved_ip.0"
 "$setup" --undo --rootless-uid "$uid" --config-dir "$work/etc" >"$out/undo" 2>&1
 check "undo exits 0" test $? = 0
 cat "$out/undo"
