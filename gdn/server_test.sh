@@ -186,6 +186,10 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   check "$name: gaol run -a sees the container's env" test "$("${gaol[@]}" run g1 -a -c 'sh -c "echo \$FROM"' </dev/null)" = gaol
   # Garden's rootless containers cannot call setgroups; ours can: idmap writes the maps with
   # privilege, so the namespace allows it.
+  check "$name: a working dir that is missing is made (gaol run -d)" \
+    test "$("${gaol[@]}" run g1 -a -d /tmp/made/deeper -c 'sh -c pwd' </dev/null)" = /tmp/made/deeper
+  check "$name: a relative working dir is under the home (/ here: the image has no passwd)" \
+    test "$("${gaol[@]}" run g1 -a -d rel -c 'sh -c pwd' </dev/null)" = /rel
   check "$name: setgroups is allowed in the container" \
     test "$("${gaol[@]}" run g1 -a -c 'cat /proc/self/setgroups' </dev/null)" = allow
   check "$name: an unprivileged container runs under seccomp" \

@@ -14,12 +14,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "glog/logging.h"
-#include "lib/file.h"
 #include "lib/names.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 #include "netns/trust.h"
+#include "netns/warnings.h"
 
 namespace gdn::netns {
 namespace {
@@ -39,15 +38,28 @@ std::string StringField(const Json& obj, const char* key) {
   return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-absl::Status CheckPlugin(const Json& plugin, size_t index) {
+// The messages name fields, never their values: the file may be one the caller cannot read.
+absl::Status ValidatePlugin(const Json& plugin, size_t index) {
   if (!plugin.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("plugin ", index, " is not an object"));
   }
   std::string type = StringField(plugin, "type");
   // The type names a binary in the plugin folder: nothing that could lead out of it.
   if (!IsPlainName(type, 255)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plugin ", index, " has no plain \"type\" (got \"", type, "\")"));
+    return absl::InvalidArgumentError(absl::StrCat("plugin ", index, " has no plain \"type\""));
+  }
+  // So does the IPAM plugin's, which the plugin executes from CNI_PATH.
+  auto ipam = plugin.find("ipam");
+  if (ipam != plugin.end() && !ipam->is_null()) {
+    if (!ipam->is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat("plugin ", index, "'s \"ipam\" is not an object"));
+    }
+    auto ipam_type = ipam->find("type");
+    if (ipam_type != ipam->end() &&
+        !(ipam_type->is_string() && IsPlainName(ipam_type->get<std::string>(), 255))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("plugin ", index, "'s \"ipam\" has no plain \"type\""));
+    }
   }
   return absl::OkStatus();
 }
@@ -100,7 +112,7 @@ absl::StatusOr<NetworkList> ParseNetworkConfig(absl::string_view text) {
       return absl::InvalidArgumentError("\"plugins\" is not a list of plugin configurations");
     }
     for (size_t i = 0; i < plugins.size(); ++i) {
-      RETURN_IF_ERROR(CheckPlugin(plugins[i], i));
+      RETURN_IF_ERROR(ValidatePlugin(plugins[i], i));
       list.plugins.push_back(plugins[i]);
     }
     if (doc.contains("disableCheck")) {
@@ -109,10 +121,20 @@ absl::StatusOr<NetworkList> ParseNetworkConfig(absl::string_view text) {
           (d.is_boolean() && d.get<bool>()) || (d.is_string() && d.get<std::string>() == "true");
     }
   } else {
-    RETURN_IF_ERROR(CheckPlugin(doc, 0));
+    RETURN_IF_ERROR(ValidatePlugin(doc, 0));
     list.plugins.push_back(doc);
   }
   return list;
+}
+
+std::vector<std::string> PluginBinaries(const Json& plugin) {
+  std::vector<std::string> out = {StringField(plugin, "type")};
+  auto ipam = plugin.find("ipam");
+  if (ipam != plugin.end() && ipam->is_object()) {
+    std::string type = StringField(*ipam, "type");
+    if (!type.empty()) out.push_back(type);
+  }
+  return out;
 }
 
 std::string SerializeNetworkList(const NetworkList& list) {
@@ -159,13 +181,13 @@ absl::StatusOr<NetworkList> LoadNetwork(const std::string& dir, const std::strin
         return absl::PermissionDeniedError(
             absl::StrCat("refusing the CNI configuration: ", fd.status().message()));
       }
-      ASSIGN_OR_RETURN(text, ReadFile(FdPath(*fd)));
+      ASSIGN_OR_RETURN(text, ReadLimited(FdPath(*fd), kMaxNetworkConfigSize, path));
     } else {
-      ASSIGN_OR_RETURN(text, ReadFile(path));
+      ASSIGN_OR_RETURN(text, ReadLimited(path, kMaxNetworkConfigSize, path));
     }
     absl::StatusOr<NetworkList> list = ParseNetworkConfig(text);
     if (!list.ok()) {
-      LOG(WARNING) << "skipping " << path << ": " << list.status().message();
+      Warn(absl::StrCat("skipping ", path, ": ", list.status().message()));
       continue;
     }
     if (want.empty() || list->name == want) return list;
@@ -201,9 +223,34 @@ absl::Status CniRuntime::NotInstalled(const std::string& type) const {
       absl::StrCat("the CNI plugin ", type, " is not installed in ", plugin_dir_));
 }
 
-absl::Status CniRuntime::CheckPlugin(const std::string& path) {
+absl::StatusOr<std::string> CniRuntime::Dir() {
+  if (!require_trusted_plugins_) return plugin_dir_;
+  if (resolved_dir_.empty()) {
+    std::string resolved;
+    absl::StatusOr<UniqueFd> fd = OpenTrusted(plugin_dir_, PathKind::kDir, &resolved);
+    if (absl::IsNotFound(fd.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the CNI plugin folder ", plugin_dir_, " does not exist"));
+    }
+    if (!fd.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat("refusing to run the CNI plugins of ",
+                                                      plugin_dir_, ": ", fd.status().message()));
+    }
+    resolved_dir_ = resolved;
+  }
+  return resolved_dir_;
+}
+
+absl::Status CniRuntime::CheckPlugin(const std::string& type) {
+  // ParseNetworkConfig saw to it already; a name that leads out of the folder never runs.
+  if (!IsPlainName(type, 255)) {
+    return absl::PermissionDeniedError("refusing to run a CNI plugin whose type is no plain name");
+  }
   if (!require_trusted_plugins_) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string dir, Dir());
+  std::string path = absl::StrCat(dir, "/", type);
   absl::StatusOr<UniqueFd> fd = OpenTrusted(path, PathKind::kFile);
+  if (absl::IsNotFound(fd.status())) return NotInstalled(type);
   if (!fd.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("refusing to run the CNI plugin ", path, ": ", fd.status().message()));
@@ -212,11 +259,13 @@ absl::Status CniRuntime::CheckPlugin(const std::string& path) {
 }
 
 absl::Status CniRuntime::CheckPlugins(const NetworkList& list) {
+  ASSIGN_OR_RETURN(std::string dir, Dir());
   for (const Json& plugin : list.plugins) {
-    std::string type = StringField(plugin, "type");
-    std::string path = absl::StrCat(plugin_dir_, "/", type);
-    if (access(path.c_str(), X_OK) != 0) return NotInstalled(type);
-    RETURN_IF_ERROR(CheckPlugin(path));
+    for (const std::string& type : PluginBinaries(plugin)) {
+      RETURN_IF_ERROR(CheckPlugin(type));
+      std::string path = absl::StrCat(dir, "/", type);
+      if (access(path.c_str(), X_OK) != 0) return NotInstalled(type);
+    }
   }
   return absl::OkStatus();
 }
@@ -225,9 +274,17 @@ absl::StatusOr<std::string> CniRuntime::Invoke(const char* command, const Json& 
                                                const NetworkList& list, const RuntimeConf& rt,
                                                const Json* prev_result) {
   std::string type = StringField(plugin, "type");
+  ASSIGN_OR_RETURN(std::string dir, Dir());
+  std::vector<std::string> binaries = PluginBinaries(plugin);
+  for (size_t i = 0; i < binaries.size(); ++i) {
+    absl::Status allowed = CheckPlugin(binaries[i]);
+    // An IPAM plugin that is missing runs nothing (and only root could add one): the plugin
+    // reports it. The plugin's own is NotInstalled, which DEL skips.
+    if (i > 0 && absl::IsFailedPrecondition(allowed)) continue;
+    RETURN_IF_ERROR(allowed);
+  }
   PluginCall call;
-  call.path = absl::StrCat(plugin_dir_, "/", type);
-  RETURN_IF_ERROR(CheckPlugin(call.path));
+  call.path = absl::StrCat(dir, "/", type);
   Json conf = plugin;
   conf["cniVersion"] = list.cni_version;
   conf["name"] = list.name;
@@ -252,7 +309,7 @@ absl::StatusOr<std::string> CniRuntime::Invoke(const char* command, const Json& 
   call.env = {
       absl::StrCat("CNI_COMMAND=", command),  absl::StrCat("CNI_CONTAINERID=", rt.container_id),
       absl::StrCat("CNI_NETNS=", rt.netns),   absl::StrCat("CNI_IFNAME=", rt.ifname),
-      absl::StrCat("CNI_PATH=", plugin_dir_), "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      absl::StrCat("CNI_PATH=", dir),         "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
   };
   absl::StatusOr<PluginOutput> out = executor_->Run(call);
   if (absl::IsNotFound(out.status())) return NotInstalled(type);
@@ -300,7 +357,7 @@ absl::Status CniRuntime::Del(const NetworkList& list, const RuntimeConf& rt,
     absl::StatusOr<std::string> out = Invoke("DEL", *it, list, rt, have_prev ? &prev : nullptr);
     if (absl::IsFailedPrecondition(out.status())) {
       // A plugin that is not installed made nothing we could undo with it.
-      LOG(WARNING) << out.status().message() << "; skipping its DEL";
+      Warn(absl::StrCat(out.status().message(), "; skipping its DEL"));
       continue;
     }
     if (!out.ok() && first.ok()) first = out.status();

@@ -6,6 +6,7 @@
 #ifndef GDN_NETNS_CNI_H_
 #define GDN_NETNS_CNI_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -20,24 +21,35 @@ namespace gdn::netns {
 
 using Json = nlohmann::ordered_json;
 
+// The largest network configuration file netns reads.
+inline constexpr size_t kMaxNetworkConfigSize = 1 << 20;
+
 // A network configuration list; a single plugin configuration (.conf) is a list of one.
 struct NetworkList {
   std::string name;
   std::string cni_version;
   bool disable_check = false;
-  std::vector<Json> plugins;  // objects, each with a plain-name "type"
+  // Objects, each with a plain-name "type"; an "ipam" section, when there is one, is an
+  // object whose "type" (if any) is a plain name too.
+  std::vector<Json> plugins;
 };
 
 // Parses a .conflist (name, cniVersion, plugins) or a single plugin configuration.
-// InvalidArgument with the reason.
+// InvalidArgument with the reason, which never quotes the text.
 absl::StatusOr<NetworkList> ParseNetworkConfig(absl::string_view text);
+
+// The plain names of the binaries a plugin configuration runs: its "type", then the "type"
+// of its "ipam" section (which the plugin executes from CNI_PATH), when it has one.
+std::vector<std::string> PluginBinaries(const Json& plugin);
 
 // The list as .conflist JSON text: what the state file caches.
 std::string SerializeNetworkList(const NetworkList& list);
 
 // The network to use from `dir`: the one named `want`, or (when `want` is empty) the first
-// file in name order ending .conf, .conflist or .json that parses. With `require_trusted`,
-// the folder and the file must be trusted (trust.h). NotFound when there is none.
+// file in name order ending .conf, .conflist or .json that parses (the others are skipped
+// with a warning, warnings.h). Files larger than kMaxNetworkConfigSize are refused. With
+// `require_trusted`, the folder and the file must be trusted (trust.h). NotFound when there
+// is none.
 absl::StatusOr<NetworkList> LoadNetwork(const std::string& dir, const std::string& want,
                                         bool require_trusted);
 
@@ -79,12 +91,16 @@ struct RuntimeConf {
 
 class CniRuntime {
  public:
-  // With `require_trusted_plugins`, each plugin binary must be trusted (trust.h) before it runs.
+  // With `require_trusted_plugins`, the plugin folder and every binary a plugin runs (its
+  // own and its IPAM plugin's) must be trusted (trust.h) before it runs; plugins then run
+  // from the folder's resolved path (also their CNI_PATH), so that no symbolic link anyone
+  // else could change lies between the check and the exec.
   CniRuntime(std::string plugin_dir, PluginExecutor* executor, bool require_trusted_plugins);
 
-  // Whether every plugin of the list is installed and may run (with require_trusted_plugins:
-  // trust.h), so that `up` can refuse before it makes anything. FailedPrecondition for a
-  // plugin that is not installed (DEL skips those: they made nothing it could undo).
+  // Whether every plugin of the list, and its IPAM plugin, is installed and may run (with
+  // require_trusted_plugins: trust.h), so that `up` can refuse before it makes anything.
+  // FailedPrecondition for a plugin that is not installed (DEL skips those: they made
+  // nothing it could undo).
   absl::Status CheckPlugins(const NetworkList& list);
 
   // ADD through the list; the final result as JSON text.
@@ -98,13 +114,17 @@ class CniRuntime {
                      const std::string& cached_result);
 
  private:
-  absl::Status CheckPlugin(const std::string& path);
+  // The folder plugins run from: plugin_dir_, or (trusted) its resolved path.
+  absl::StatusOr<std::string> Dir();
+  // May the binary `type` of the plugin folder run? NotInstalled when it is missing.
+  absl::Status CheckPlugin(const std::string& type);
   absl::Status NotInstalled(const std::string& type) const;
   absl::StatusOr<std::string> Invoke(const char* command, const Json& plugin,
                                      const NetworkList& list, const RuntimeConf& rt,
                                      const Json* prev_result);
 
   std::string plugin_dir_;
+  std::string resolved_dir_;  // Dir()'s answer once found
   PluginExecutor* executor_;
   bool require_trusted_plugins_;
 };

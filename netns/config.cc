@@ -1,6 +1,9 @@
 #include "netns/config.h"
 
 #include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <string>
 
@@ -17,14 +20,15 @@
 namespace gdn::netns {
 namespace {
 
+// The messages name fields and never quote their values: the file may be one the caller of a
+// setuid netns cannot read (its path is all they learn).
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("configuration: ", field, " ", why));
 }
 
 absl::Status NeedAbsolute(absl::string_view field, const std::string& value, bool required) {
   if (value.empty()) return required ? Invalid(field, "is missing") : absl::OkStatus();
-  if (value[0] != '/')
-    return Invalid(field, absl::StrCat("must be an absolute path, not \"", value, "\""));
+  if (value[0] != '/') return Invalid(field, "must be an absolute path");
   if (absl::StrContains(value, "/../") || absl::EndsWith(value, "/..")) {
     return Invalid(field, "must not contain ..");
   }
@@ -56,22 +60,18 @@ absl::StatusOr<Config> ParseConfig(absl::string_view json) {
   if (c.start_port() == 0) c.set_start_port(kDefaultStartPort);
   if (c.total_ports() == 0) c.set_total_ports(kDefaultTotalPorts);
   if (uint64_t{c.start_port()} + c.total_ports() - 1 > 65535) {
-    return Invalid("start_port", absl::StrCat("+ total_ports runs past 65535 (", c.start_port(),
-                                              " + ", c.total_ports(), ")"));
+    return Invalid("start_port", "+ total_ports runs past 65535");
   }
   if (c.chain_prefix().empty()) c.set_chain_prefix(kDefaultChainPrefix);
   if (!ChainPrefixOk(c.chain_prefix())) {
     return Invalid("chain_prefix",
-                   absl::StrCat("must be 1 to ", kMaxChainPrefix, " of A-Z a-z 0-9 - _, not \"",
-                                c.chain_prefix(), "\""));
+                   absl::StrCat("must be 1 to ", kMaxChainPrefix, " of A-Z a-z 0-9 - _"));
   }
   if (!c.overlay_network().empty() && !ParseCidr(c.overlay_network())) {
-    return Invalid("overlay_network",
-                   absl::StrCat("is not an IPv4 CIDR: \"", c.overlay_network(), "\""));
+    return Invalid("overlay_network", "is not an IPv4 CIDR");
   }
   if (!c.instance_address().empty() && !ParseIPv4(c.instance_address())) {
-    return Invalid("instance_address",
-                   absl::StrCat("is not an IPv4 address: \"", c.instance_address(), "\""));
+    return Invalid("instance_address", "is not an IPv4 address");
   }
   if (!c.cni_network().empty() && c.cni_network().find('/') != std::string::npos) {
     return Invalid("cni_network", "is a network name, not a path");
@@ -83,7 +83,7 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t
   std::string path = given.value_or(DefaultConfigPath(caller));
   std::string text;
   if (caller == 0) {
-    absl::StatusOr<std::string> read = ReadFile(path);
+    absl::StatusOr<std::string> read = ReadLimited(path, kMaxConfigSize, path);
     if (absl::IsNotFound(read.status())) {
       return absl::FailedPreconditionError(
           absl::StrCat("no configuration at ", path, given ? "" : " (run setup)"));
@@ -91,7 +91,11 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t
     if (!read.ok()) return read.status();
     text = std::move(*read);
   } else {
-    absl::StatusOr<UniqueFd> fd = OpenTrusted(path, PathKind::kFile);
+    // A file the caller could not read themselves is none of their business: its existence,
+    // owner or mode are not told either. access(2) asks as the real uid, the caller.
+    absl::StatusOr<UniqueFd> fd =
+        access(path.c_str(), R_OK) == 0 ? OpenTrusted(path, PathKind::kFile)
+                                        : absl::StatusOr<UniqueFd>(ErrnoError(errno, "read", path));
     if (!fd.ok()) {
       if (absl::IsNotFound(fd.status()) && !given) {
         return absl::FailedPreconditionError(absl::StrCat("this host is not set up for uid ",
@@ -101,13 +105,13 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t
           "refusing the configuration ", path, ": ", fd.status().message(),
           " (a setuid netns only takes a root-owned configuration that no one else can change)"));
     }
-    ASSIGN_OR_RETURN(text, ReadFile(FdPath(*fd)));
+    ASSIGN_OR_RETURN(text, ReadLimited(FdPath(*fd), kMaxConfigSize, path));
   }
   absl::StatusOr<Config> config = ParseConfig(text);
   if (!config.ok()) return Annotate(config.status(), path);
   if (caller != 0 && config->uid() != 0 && config->uid() != caller) {
-    return absl::PermissionDeniedError(absl::StrCat("the configuration ", path, " is for uid ",
-                                                    config->uid(), ", not for you (", caller, ")"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("the configuration ", path, " is for another uid, not for you (", caller, ")"));
   }
   return config;
 }

@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -25,16 +26,22 @@ inline constexpr char kDefaultChainPrefix[] = "gdn-";
 // "postrouting" (11), or "o-" and a hash of at least 8 hex digits.
 inline constexpr size_t kMaxChainPrefix = 17;
 
+// The largest configuration file netns reads.
+inline constexpr size_t kMaxConfigSize = 1 << 20;
+
 // The file `setup` writes for a user: /etc/gdn/network/<uid>.json.
 std::string DefaultConfigPath(uid_t uid);
 
-// Parses and validates a configuration, filling defaults. InvalidArgument names the field.
+// Parses and validates a configuration, filling defaults. InvalidArgument names the field,
+// never its value or any text of the file.
 absl::StatusOr<Config> ParseConfig(absl::string_view json);
 
-// The configuration for `caller` (a real uid): `given` or the default path. For a caller
-// other than root, the file must be trusted (trust.h) and, when it names a uid, be theirs:
-// PermissionDenied otherwise, and FailedPrecondition ("not set up") when the default file is
-// missing.
+// The configuration for `caller` (a real uid): `given` or the default path, at most
+// kMaxConfigSize bytes (InvalidArgument). For a caller other than root, the file must be
+// one they can read themselves (access(2), which asks as the real uid: call it with
+// caller == getuid()), trusted (trust.h) and, when it names a uid, theirs: PermissionDenied
+// otherwise, and FailedPrecondition ("not set up") when the default file is missing.
+// Messages name the file, never what it holds.
 absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t caller);
 
 }  // namespace gdn::netns

@@ -14,10 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "glog/logging.h"
 #include "lib/fd.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
+#include "netns/trust.h"
 
 namespace gdn::netns {
 namespace {
@@ -32,10 +32,11 @@ bool IsXtablesLock(const std::string& path) {
   return path == "/run/xtables.lock" || path == "/var/run/xtables.lock";
 }
 
-// An flock on the configured file (an invalid descriptor when none is configured).
+// An flock on the configured file (an invalid descriptor when none is configured), opened
+// as root's own file (trust.h): no symbolic link followed, no one else able to open it.
 absl::StatusOr<UniqueFd> TakeLock(const std::string& path) {
   if (path.empty() || IsXtablesLock(path)) return UniqueFd();
-  ASSIGN_OR_RETURN(UniqueFd fd, Open(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRootLockFile(path));
   while (flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return ErrnoError(errno, "lock", path);
   }
@@ -162,9 +163,9 @@ absl::Status Iptables::Apply(const Batch& sent, const Batch& rest, const Batch& 
   absl::Status finished = session->Finish();
   if (first.ok()) first = finished;
   if (first.ok()) return first;
-  // Most often the base chains are missing (no setup yet, or a reboot): normal once.
-  LOG(INFO) << "iptables-restore failed, repairing the base chains and trying again: "
-            << first.message();
+  // Most often the base chains are missing (no setup yet, or a reboot): normal once. Nothing
+  // is logged here: the caller holds the state file's lock, and a stderr that is never read
+  // would block us with it (warnings.h).
   Sweep(undo);
   RETURN_IF_ERROR(EnsureBaseChains());
   Batch all = sent;
