@@ -52,7 +52,8 @@ absl::Status ValidatePlugin(const Json& plugin, size_t index) {
   auto ipam = plugin.find("ipam");
   if (ipam != plugin.end() && !ipam->is_null()) {
     if (!ipam->is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat("plugin ", index, "'s \"ipam\" is not an object"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("plugin ", index, "'s \"ipam\" is not an object"));
     }
     auto ipam_type = ipam->find("type");
     if (ipam_type != ipam->end() &&
@@ -307,9 +308,9 @@ absl::StatusOr<std::string> CniRuntime::Invoke(const char* command, const Json& 
   }
   call.stdin_data = conf.dump();
   call.env = {
-      absl::StrCat("CNI_COMMAND=", command),  absl::StrCat("CNI_CONTAINERID=", rt.container_id),
-      absl::StrCat("CNI_NETNS=", rt.netns),   absl::StrCat("CNI_IFNAME=", rt.ifname),
-      absl::StrCat("CNI_PATH=", dir),         "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      absl::StrCat("CNI_COMMAND=", command), absl::StrCat("CNI_CONTAINERID=", rt.container_id),
+      absl::StrCat("CNI_NETNS=", rt.netns),  absl::StrCat("CNI_IFNAME=", rt.ifname),
+      absl::StrCat("CNI_PATH=", dir),        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
   };
   absl::StatusOr<PluginOutput> out = executor_->Run(call);
   if (absl::IsNotFound(out.status())) return NotInstalled(type);

@@ -1,9 +1,12 @@
 #include "netns/cni.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "lib/file.h"
 #include "lib/testing/testing.h"
+#include "netns/warnings.h"
 
 namespace gdn::netns {
 namespace {
@@ -20,6 +24,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kConflist[] = R"({
   "cniVersion": "1.0.0", "name": "garden",
@@ -41,6 +46,7 @@ class FakeExecutor : public PluginExecutor {
     calls.push_back(call);
     std::string type = call.path.substr(call.path.rfind('/') + 1);
     PluginOutput out;
+    if (missing.count(type) > 0) return absl::NotFoundError(absl::StrCat("no ", call.path));
     auto f = fail.find(type);
     if (f != fail.end()) {
       out.exit_code = 1;
@@ -62,6 +68,7 @@ class FakeExecutor : public PluginExecutor {
 
   std::vector<PluginCall> calls;
   std::map<std::string, std::string> fail;
+  std::set<std::string> missing;  // as if the binary were not there
 };
 
 RuntimeConf Rt() {
@@ -98,11 +105,39 @@ TEST(ParseNetworkConfig, Refusals) {
            R"({"name":"n","type":"a/b"})",
            R"({"name":"n","plugins":[]})",
            R"({"name":"n","plugins":[{"type":"bridge"},{"notype":1}]})",
+           // The IPAM plugin, which the plugin runs from CNI_PATH, is a plain name too.
+           R"({"name":"n","type":"bridge","ipam":{"type":"../../tmp/x"}})",
+           R"({"name":"n","type":"bridge","ipam":{"type":"/bin/sh"}})",
+           R"({"name":"n","type":"bridge","ipam":{"type":7}})",
+           R"({"name":"n","type":"bridge","ipam":"host-local"})",
+           R"({"name":"n","plugins":[{"type":"bridge","ipam":{"type":"a/b"}}]})",
            R"([1,2])",
            "nonsense",
        }) {
     EXPECT_EQ(ParseNetworkConfig(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(ParseNetworkConfig, ErrorsNeverQuoteTheText) {
+  // The file may be one the caller of a setuid netns cannot read.
+  for (const char* bad : {
+           R"({"name":"n","type":"SECRET/x"})",
+           R"({"name":"n","type":"bridge","ipam":{"type":"SECRET/x"}})",
+           "root:SECRET:19000:0:99999:7:::",
+       }) {
+    absl::Status s = ParseNetworkConfig(bad).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), Not(HasSubstr("SECRET"))) << bad;
+  }
+}
+
+TEST(PluginBinaries, ThePluginAndItsIpamPlugin) {
+  auto list = ParseNetworkConfig(kConflist);
+  ASSERT_TRUE(list.ok());
+  EXPECT_THAT(PluginBinaries(list->plugins[0]), ElementsAre("bridge", "host-local"));
+  EXPECT_THAT(PluginBinaries(list->plugins[1]), ElementsAre("portmap"));
+  EXPECT_THAT(PluginBinaries(Json::parse(R"({"type":"host-device","ipam":{}})")),
+              ElementsAre("host-device"));
 }
 
 TEST(CompareVersions, Order) {
@@ -180,6 +215,18 @@ TEST(CniRuntime, DelRunsInReverseWithTheCachedResultAndKeepsGoing) {
   }
 }
 
+TEST(CniRuntime, DelSkipsMissingPluginsWithAWarningForLater) {
+  (void)TakeWarnings();
+  FakeExecutor fake;
+  fake.missing.insert("portmap");
+  CniRuntime cni("/opt/cni", &fake, false);
+  EXPECT_TRUE(cni.Del(*ParseNetworkConfig(kConflist), Rt(), kResult).ok());
+  EXPECT_EQ(fake.calls.size(), 3u);
+  // Kept, not written: DEL runs under the state file's lock (warnings.h).
+  EXPECT_THAT(TakeWarnings(), ElementsAre(HasSubstr("portmap is not installed")));
+  EXPECT_TRUE(TakeWarnings().empty());
+}
+
 TEST(CniRuntime, OldVersionsGetNoPrevResultOnDelAndNoCheck) {
   FakeExecutor fake;
   CniRuntime cni("/opt/cni", &fake, false);
@@ -248,6 +295,101 @@ TEST(LoadNetwork, FirstValidFileInNameOrderOrTheNamedOne) {
     EXPECT_EQ(LoadNetwork(dir.path(), "", true).status().code(),
               absl::StatusCode::kPermissionDenied);
   }
+}
+
+TEST(LoadNetwork, SkipsWithAWarningThatNamesTheFileOnly) {
+  (void)TakeWarnings();
+  testing::TempDir dir;
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.Join("00-bad.conf"), R"({"name":"n","type":"SECRET/x"})", 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("10-b.conflist"), kConflist, 0644).ok());
+  ASSERT_TRUE(LoadNetwork(dir.path(), "", false).ok());
+  std::vector<std::string> warnings = TakeWarnings();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr(dir.Join("00-bad.conf")));
+  EXPECT_THAT(warnings[0], Not(HasSubstr("SECRET")));
+}
+
+TEST(LoadNetwork, RefusesFilesOverTheLimit) {
+  testing::TempDir dir;
+  std::string big = std::string(kConflist) + std::string(kMaxNetworkConfigSize, ' ');
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("10-big.conflist"), big, 0644).ok());
+  absl::Status s = LoadNetwork(dir.path(), "", false).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("10-big.conflist is larger than"));
+}
+
+TEST(CniRuntime, CheckPluginsWantsTheIpamPluginToo) {
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("bridge"), "#!/bin/sh\n", 0755).ok());
+  FakeExecutor fake;
+  CniRuntime cni(dir.path(), &fake, false);
+  auto list = ParseNetworkConfig(
+      R"({"name":"n","cniVersion":"1.0.0","type":"bridge","ipam":{"type":"host-local"}})");
+  ASSERT_TRUE(list.ok());
+  absl::Status s = cni.CheckPlugins(*list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("host-local is not installed"));
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("host-local"), "#!/bin/sh\n", 0755).ok());
+  EXPECT_TRUE(cni.CheckPlugins(*list).ok());
+}
+
+TEST(CniRuntime, UntrustedIpamPluginsAreNotRun) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the plugin folder";
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("bridge"), "#!/bin/sh\n", 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("host-local"), "#!/bin/sh\n", 0755).ok());
+  ASSERT_EQ(chmod(dir.Join("host-local").c_str(), 0777), 0);
+  FakeExecutor fake;
+  CniRuntime cni(dir.path(), &fake, true);
+  auto list = ParseNetworkConfig(
+      R"({"name":"n","cniVersion":"1.0.0","type":"bridge","ipam":{"type":"host-local"}})");
+  ASSERT_TRUE(list.ok());
+  absl::Status s = cni.CheckPlugins(*list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(), HasSubstr("host-local"));
+  auto r = cni.Add(*list, Rt());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(r.status().message(), HasSubstr("writable by others"));
+  EXPECT_TRUE(fake.calls.empty());
+}
+
+TEST(CniRuntime, TrustedPluginsRunFromTheResolvedFolder) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the plugin folder";
+  testing::TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.Join("real"), 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("real/bridge"), "#!/bin/sh\n", 0755).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("real/host-local"), "#!/bin/sh\n", 0755).ok());
+  ASSERT_EQ(symlink(dir.Join("real").c_str(), dir.Join("link").c_str()), 0);
+  char real[PATH_MAX];
+  ASSERT_NE(realpath(dir.Join("real").c_str(), real), nullptr);
+  FakeExecutor fake;
+  CniRuntime cni(dir.Join("link"), &fake, true);
+  auto list = ParseNetworkConfig(
+      R"({"name":"n","cniVersion":"1.0.0","type":"bridge","ipam":{"type":"host-local"}})");
+  ASSERT_TRUE(list.ok());
+  ASSERT_TRUE(cni.CheckPlugins(*list).ok());
+  ASSERT_TRUE(cni.Add(*list, Rt()).ok());
+  ASSERT_EQ(fake.calls.size(), 1u);
+  // The link (which root put there, but which names no plugin itself) is resolved once:
+  // the plugin and the IPAM plugin it finds through CNI_PATH come from the checked folder.
+  EXPECT_EQ(fake.calls[0].path, absl::StrCat(real, "/bridge"));
+  EXPECT_EQ(fake.Env(0, "CNI_PATH"), real);
+}
+
+TEST(CniRuntime, PluginsOfAFolderOthersCanWriteAreNotRun) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the plugin folder";
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.Join("bridge"), "#!/bin/sh\n", 0755).ok());
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  FakeExecutor fake;
+  CniRuntime cni(dir.path(), &fake, true);
+  auto r =
+      cni.Add(*ParseNetworkConfig(R"({"name":"n","cniVersion":"1.0.0","type":"bridge"})"), Rt());
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(r.status().message(), HasSubstr("refusing to run the CNI plugin"));
+  EXPECT_TRUE(fake.calls.empty());
 }
 
 TEST(CniRuntime, UntrustedPluginsAreNotRun) {

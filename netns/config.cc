@@ -4,14 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/fd.h"
-#include "lib/file.h"
 #include "lib/gojson.h"
 #include "lib/status.h"
 #include "netns/ip4.h"
@@ -93,9 +91,12 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t
   } else {
     // A file the caller could not read themselves is none of their business: its existence,
     // owner or mode are not told either. access(2) asks as the real uid, the caller.
-    absl::StatusOr<UniqueFd> fd =
-        access(path.c_str(), R_OK) == 0 ? OpenTrusted(path, PathKind::kFile)
-                                        : absl::StatusOr<UniqueFd>(ErrnoError(errno, "read", path));
+    absl::StatusOr<UniqueFd> fd = absl::UnknownError("unchecked");
+    if (access(path.c_str(), R_OK) != 0) {
+      fd = ErrnoError(errno, "read", path);
+    } else {
+      fd = OpenTrusted(path, PathKind::kFile);
+    }
     if (!fd.ok()) {
       if (absl::IsNotFound(fd.status()) && !given) {
         return absl::FailedPreconditionError(absl::StrCat("this host is not set up for uid ",
@@ -110,8 +111,8 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& given, uid_t
   absl::StatusOr<Config> config = ParseConfig(text);
   if (!config.ok()) return Annotate(config.status(), path);
   if (caller != 0 && config->uid() != 0 && config->uid() != caller) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("the configuration ", path, " is for another uid, not for you (", caller, ")"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the configuration ", path, " is for another uid, not for you (", caller, ")"));
   }
   return config;
 }

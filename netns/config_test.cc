@@ -1,12 +1,20 @@
 #include "netns/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/file.h"
+#include "lib/testing/testing.h"
 
 namespace gdn::netns {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kSeedLike[] = R"({
   "cni_plugin_dir": "/var/vcap/packages/cni/bin",
@@ -75,6 +83,27 @@ TEST(ParseConfig, Refusals) {
   }
 }
 
+TEST(ParseConfig, ErrorsNameTheFieldNeverItsValue) {
+  // The file may be one the caller of a setuid netns cannot read: a message that quoted it
+  // would read it for them.
+  const char* cases[] = {
+      R"({"cni_config_dir":"SECRET","bind_mount_dir":"/b","state_file":"/s"})",
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","chain_prefix":"SECRET SECRET"})",
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","overlay_network":"SECRET"})",
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","instance_address":"SECRET"})",
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","start_port":"SECRET"})",
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","start_port":65123,"total_ports":64321})",
+      "root:SECRET:19000:0:99999:7:::",
+  };
+  for (const char* json : cases) {
+    absl::Status s = ParseConfig(json).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(s.message(), Not(HasSubstr("SECRET"))) << json;
+    EXPECT_THAT(s.message(), Not(HasSubstr("65123"))) << json;
+    EXPECT_THAT(s.message(), Not(HasSubstr("64321"))) << json;
+  }
+}
+
 TEST(ParseConfig, WhatSetupWrites) {
   // setup/network.cc's NetworkConfig: its extra fields (subnet, log_prefix) are ignored.
   auto c =
@@ -93,6 +122,57 @@ TEST(LoadConfig, DefaultPathAndNotSetUp) {
   auto c = LoadConfig(std::nullopt, 4000000123u);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << c.status();
   EXPECT_THAT(c.status().message(), HasSubstr("run setup"));
+}
+
+TEST(LoadConfig, ErrorsNameTheFileNeverItsContent) {
+  testing::TempDir dir;
+  std::string path = dir.Join("shadow");
+  ASSERT_TRUE(WriteFileAtomic(path, "root:SECRET-HASH:19000:0:99999:7:::\n", 0644).ok());
+  absl::Status s = LoadConfig(path, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr(path));
+  EXPECT_THAT(s.message(), Not(HasSubstr("SECRET")));
+}
+
+TEST(LoadConfig, SizeIsCapped) {
+  testing::TempDir dir;
+  std::string path = dir.Join("big.json");
+  std::string big = R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s"})";
+  EXPECT_EQ(LoadConfig(path, 0).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(WriteFileAtomic(path, big, 0644).ok());
+  EXPECT_TRUE(LoadConfig(path, 0).ok());
+  big.append(kMaxConfigSize, ' ');
+  ASSERT_TRUE(WriteFileAtomic(path, big, 0644).ok());
+  absl::Status s = LoadConfig(path, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("is larger than"));
+}
+
+TEST(LoadConfig, OnlyFilesTheCallerCanReadThemselves) {
+  // access(2) asks as the real uid: the test's own. Root can read anything.
+  if (getuid() == 0) GTEST_SKIP() << "root can read every file";
+  testing::TempDir dir;
+  std::string path = dir.Join("c.json");
+  ASSERT_TRUE(WriteFileAtomic(path, "{}", 0000).ok());
+  absl::Status s = LoadConfig(path, getuid()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  // Nothing about the file beyond what the caller could find out: not its owner or mode.
+  EXPECT_THAT(s.message(), Not(HasSubstr("belongs to")));
+  EXPECT_THAT(s.message(), Not(HasSubstr("writable")));
+}
+
+TEST(LoadConfig, AnotherUsersConfigurationIsRefusedWithoutItsUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the file";
+  testing::TempDir dir;
+  std::string path = dir.Join("c.json");
+  std::string json =
+      R"({"cni_config_dir":"/c","bind_mount_dir":"/b","state_file":"/s","uid":4242})";
+  ASSERT_TRUE(WriteFileAtomic(path, json, 0644).ok());
+  absl::Status s = LoadConfig(path, 1000).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(), HasSubstr("another uid"));
+  EXPECT_THAT(s.message(), Not(HasSubstr("4242")));
+  EXPECT_TRUE(LoadConfig(path, 4242).ok());
 }
 
 }  // namespace

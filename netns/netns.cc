@@ -33,6 +33,7 @@
 #include "netns/state.h"
 #include "netns/target.h"
 #include "netns/trust.h"
+#include "netns/warnings.h"
 
 namespace gdn::netns {
 namespace {
@@ -62,6 +63,12 @@ absl::Status PrepareDir(const std::string& dir, uid_t caller) {
         absl::StrCat("refusing the folder ", dir, ": ", fd.status().message()));
   }
   return absl::OkStatus();
+}
+
+// Makes the folder of the bind mounts root's alone (0700): no one else lists the handles in
+// it or opens the namespaces. For a caller other than root it must be trusted, as PrepareDir.
+absl::Status PrepareMountDir(const std::string& dir, uid_t caller) {
+  return MakeRootOnlyDir(dir, /*require_trusted=*/caller != 0);
 }
 
 // Keeps the network namespace alive at `path` with a bind mount, made by descriptor.
@@ -310,7 +317,7 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   ASSIGN_OR_RETURN(NetworkList list,
                    LoadNetwork(config_.cni_config_dir(), config_.cni_network(), caller_ != 0));
   RETURN_IF_ERROR(cni_.CheckPlugins(list));
-  RETURN_IF_ERROR(PrepareDir(config_.bind_mount_dir(), caller_));
+  RETURN_IF_ERROR(PrepareMountDir(config_.bind_mount_dir(), caller_));
   ASSIGN_OR_RETURN(StateFile store, LockState());
   ASSIGN_OR_RETURN(State state, store.Load());
   if (FindContainer(&state, handle) != nullptr) {
@@ -584,8 +591,13 @@ absl::Status Main(const Invocation& inv) {
       if (input.size() > kMaxInput) return absl::InvalidArgumentError("the input is over 16 MiB");
     }
   }
-  ASSIGN_OR_RETURN(std::string out, RunAction(inv, config, caller, input));
-  if (!out.empty()) RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, out));
+  absl::StatusOr<std::string> out = RunAction(inv, config, caller, input);
+  // Only now, with every lock released: a stderr the caller never reads blocks no one else.
+  for (const std::string& warning : TakeWarnings()) {
+    (void)WriteAll(STDERR_FILENO, absl::StrCat("netns: warning: ", warning, "\n"));
+  }
+  if (!out.ok()) return out.status();
+  if (!out->empty()) RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, *out));
   return absl::OkStatus();
 }
 

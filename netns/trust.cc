@@ -46,7 +46,7 @@ absl::Status CheckTrustedComponent(const std::string& path, const struct stat& s
 }
 
 absl::StatusOr<UniqueFd> OpenTrusted(absl::string_view path, PathKind kind,
-                                     std::string* resolved) {
+                                     std::string* resolved_path) {
   std::string given(path);
   char resolved[PATH_MAX];
   if (realpath(given.c_str(), resolved) == nullptr) return ErrnoError(errno, "resolve", given);
@@ -70,7 +70,7 @@ absl::StatusOr<UniqueFd> OpenTrusted(absl::string_view path, PathKind kind,
     RETURN_IF_ERROR(CheckTrustedComponent(so_far, st, last, kind));
     dir = std::move(*next);
   }
-  if (resolved != nullptr) *resolved = real;
+  if (resolved_path != nullptr) *resolved_path = real;
   return dir;
 }
 
@@ -92,8 +92,7 @@ absl::StatusOr<std::string> ReadLimited(const std::string& path, size_t limit,
     if (n == 0) return data;
     data.append(buf, static_cast<size_t>(n));
     if (data.size() > limit) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(shown, " is larger than ", limit, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(shown, " is larger than ", limit, " bytes"));
     }
   }
 }

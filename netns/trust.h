@@ -28,11 +28,11 @@ absl::Status CheckTrustedComponent(const std::string& path, const struct stat& s
 
 // Resolves `path` (symbolic links included, as realpath does) and checks every component
 // of the result, walking it with O_NOFOLLOW so that nothing can be swapped in between.
-// Returns an O_PATH descriptor of the last one, and the resolved path in `resolved` when
+// Returns an O_PATH descriptor of the last one, and the resolved path in `resolved_path` when
 // given: a path with no symbolic link in it, all of whose components passed. NotFound when
 // it does not exist.
 absl::StatusOr<UniqueFd> OpenTrusted(absl::string_view path, PathKind kind,
-                                     std::string* resolved = nullptr);
+                                     std::string* resolved_path = nullptr);
 
 // The path of a descriptor from OpenTrusted, to open it for reading: /proc/self/fd/N.
 std::string FdPath(const UniqueFd& fd);

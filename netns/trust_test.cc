@@ -1,7 +1,12 @@
 #include "netns/trust.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -12,6 +17,7 @@ namespace gdn::netns {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct stat Stat(uid_t uid, mode_t mode) {
   struct stat st = {};
@@ -81,6 +87,109 @@ TEST(OpenTrusted, RealPaths) {
   ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
   EXPECT_EQ(OpenTrusted(dir.Join("none"), PathKind::kFile).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(ReadLimited, CapsTheSizeAndNeverQuotesTheFile) {
+  testing::TempDir dir;
+  std::string file = dir.Join("f");
+  ASSERT_TRUE(WriteFileAtomic(file, "root:SECRET-HASH:19000:0:99999:7:::\n", 0644).ok());
+  absl::StatusOr<std::string> all = ReadLimited(file, 1000, "/etc/shown");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_THAT(*all, HasSubstr("SECRET-HASH"));
+  absl::StatusOr<std::string> capped = ReadLimited(file, 10, "/etc/shown");
+  EXPECT_EQ(capped.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(capped.status().message(), HasSubstr("/etc/shown is larger than 10 bytes"));
+  EXPECT_THAT(capped.status().message(), Not(HasSubstr("SECRET")));
+  absl::StatusOr<std::string> missing = ReadLimited(dir.Join("none"), 10, "/etc/shown");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("/etc/shown"));
+}
+
+TEST(OpenTrusted, TellsTheResolvedPath) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the files";
+  testing::TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.Join("real"), 0755).ok());
+  ASSERT_EQ(symlink(dir.Join("real").c_str(), dir.Join("link").c_str()), 0);
+  std::string resolved;
+  ASSERT_TRUE(OpenTrusted(dir.Join("link"), PathKind::kDir, &resolved).ok());
+  char real[PATH_MAX];
+  ASSERT_NE(realpath(dir.Join("real").c_str(), real), nullptr);
+  EXPECT_EQ(resolved, real);
+}
+
+TEST(MakeRootOnlyDir, MakesOrNarrowsToRootsAlone) {
+  EXPECT_EQ(MakeRootOnlyDir("/", false).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(MakeRootOnlyDir("relative/x", false).code(), absl::StatusCode::kPermissionDenied);
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to own the folder";
+  testing::TempDir dir;
+  auto mode = [](const std::string& path) {
+    struct stat st = {};
+    return lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+  };
+  // Made 0700, with its missing parents.
+  std::string made = dir.Join("a/mounts");
+  ASSERT_TRUE(MakeRootOnlyDir(made, true).ok());
+  EXPECT_EQ(mode(made), 0700u);
+  // An existing 0755 folder (as setup made them) is narrowed.
+  ASSERT_EQ(chmod(made.c_str(), 0755), 0);
+  ASSERT_TRUE(MakeRootOnlyDir(made + "/", false).ok());
+  EXPECT_EQ(mode(made), 0700u);
+  // Not a symbolic link, not someone else's, not (for a caller other than root) one others
+  // could write.
+  ASSERT_EQ(symlink(made.c_str(), dir.Join("link").c_str()), 0);
+  EXPECT_EQ(MakeRootOnlyDir(dir.Join("link"), false).code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_EQ(chown(made.c_str(), 999, 999), 0);
+  absl::Status s = MakeRootOnlyDir(made, false);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(s.message(), HasSubstr("belongs to uid 999"));
+  ASSERT_EQ(chown(made.c_str(), 0, 0), 0);
+  ASSERT_EQ(chmod(made.c_str(), 0777), 0);
+  EXPECT_EQ(MakeRootOnlyDir(made, true).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(mode(made), 0777u);  // refused before anything changed
+  ASSERT_TRUE(MakeRootOnlyDir(made, false).ok());
+  EXPECT_EQ(mode(made), 0700u);
+}
+
+TEST(OpenRootLockFile, RootsOwnRegularFileOnly) {
+  EXPECT_EQ(OpenRootLockFile("relative.lock").status().code(), absl::StatusCode::kPermissionDenied);
+  testing::TempDir dir;
+  if (geteuid() != 0) {
+    // The test's folder is not root's: no lock file of root's belongs in it.
+    EXPECT_EQ(OpenRootLockFile(dir.Join("l")).status().code(), absl::StatusCode::kPermissionDenied);
+    GTEST_SKIP() << "needs root for the rest";
+  }
+  auto stat_of = [](const std::string& path) {
+    struct stat st = {};
+    if (lstat(path.c_str(), &st) != 0) st = {};
+    return st;
+  };
+  std::string lock = dir.Join("iptables.lock");
+  absl::StatusOr<UniqueFd> fd = OpenRootLockFile(lock);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_TRUE(S_ISREG(stat_of(lock).st_mode));
+  EXPECT_EQ(stat_of(lock).st_mode & 07777, 0600u);
+  EXPECT_NE(fcntl(fd->get(), F_GETFD) & FD_CLOEXEC, 0);
+  // One that others may open is narrowed: whoever opens it can hold the lock.
+  ASSERT_EQ(chmod(lock.c_str(), 0644), 0);
+  ASSERT_TRUE(OpenRootLockFile(lock).ok());
+  EXPECT_EQ(stat_of(lock).st_mode & 07777, 0600u);
+  // Someone else's file, a symbolic link, a FIFO: refused.
+  ASSERT_EQ(chown(lock.c_str(), 999, 999), 0);
+  EXPECT_EQ(OpenRootLockFile(lock).status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_EQ(symlink("/etc/passwd", dir.Join("link.lock").c_str()), 0);
+  EXPECT_EQ(OpenRootLockFile(dir.Join("link.lock")).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_EQ(mkfifo(dir.Join("fifo.lock").c_str(), 0600), 0);
+  EXPECT_EQ(OpenRootLockFile(dir.Join("fifo.lock")).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // A folder others can write, unless it is sticky.
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  EXPECT_EQ(OpenRootLockFile(dir.Join("other.lock")).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(FileExists(dir.Join("other.lock")));
+  ASSERT_EQ(chmod(dir.path().c_str(), 01777), 0);
+  EXPECT_TRUE(OpenRootLockFile(dir.Join("other.lock")).ok());
+  ASSERT_EQ(chmod(dir.path().c_str(), 0755), 0);
 }
 
 }  // namespace
