@@ -291,7 +291,11 @@ absl::Status Act(const SetupOptions& o, const Plan& plan, std::vector<Action>* d
   for (const std::string& dir : {o.depot, o.store, o.run_dir}) {
     RETURN_IF_ERROR(folder(dir, o.uid, o.gid, 0700));
   }
-  for (const std::string& dir : RootFolders(o, net)) RETURN_IF_ERROR(folder(dir, 0, 0, 0755));
+  // The bind-mount folder holds the containers' network namespaces: root's alone, as netns
+  // keeps it (anyone who could open one could join it).
+  for (const std::string& dir : RootFolders(o, net)) {
+    RETURN_IF_ERROR(folder(dir, 0, 0, dir == net.bind_mount_dir() ? 0700 : 0755));
+  }
 
   // Setuid helpers.
   gid_t helper_gid = o.setuid_group ? o.gid : 0;

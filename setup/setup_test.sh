@@ -200,8 +200,9 @@ n = json.load(open('$conflist'))
 b = n['plugins'][0]
 assert b['type'] == 'bridge' and b['ipam']['type'] == 'host-local', n
 assert b['ipam']['ranges'] == [[{'subnet': '10.253.0.0/24'}]] and b['ipam']['dataDir'] == '$work/netstate/ipam', n"
-check "CNI config, bind-mount and state folders root-owned 0755" \
-  test "$(stat -c '%u:%g %a' "$work/etc/network/cni-$uid" "$work/netns" "$work/netstate" | sort -u)" = "0:0 755"
+check "CNI config and state folders root-owned 0755" \
+  test "$(stat -c '%u:%g %a' "$work/etc/network/cni-$uid" "$work/netstate" | sort -u)" = "0:0 755"
+check "the bind-mount folder root's alone, 0700" test "$(stat -c '%u:%g %a' "$work/netns")" = "0:0 700"
 
 iptables-save >"$out/iptables"
 for c in "filter INPUT input" "filter FORWARD forward" "nat PREROUTING prerouting" "nat OUTPUT output" "nat POSTROUTING postrouting"; do
