@@ -7,14 +7,12 @@ source "$runfiles/tests/junit.sh"
 privileged_work by-hand-test
 install -m 0755 "$runfiles/spawn/spawn" "$runfiles/attach/attach" "$runfiles/attach/attach-keeper" \
   "$runfiles/image/image-store" "$runfiles/image/image-unpack" "$runfiles/image/image-fetch" "$bin/"
-new_cgroup_parents=()
-for h in /sys/fs/cgroup/*/; do [[ -e ${h}spawn ]] || new_cgroup_parents+=("${h}spawn"); done
 cleanup() {
   for root in "$work"/tmp/*/state; do
     [[ -d $root ]] || continue
     for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id"; done
   done
-  for p in "${new_cgroup_parents[@]}"; do rmdir "$p" 2>/dev/null; done
+  remove_new_cgroup_parents
   rm -rf "$work"
 }
 trap cleanup EXIT

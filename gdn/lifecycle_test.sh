@@ -12,8 +12,6 @@ install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/gdn/gaol
   "$runfiles/attach/attach-keeper" "$runfiles/image/image-store" "$runfiles/image/image-unpack" \
   "$runfiles/image/image-fetch" "$bin/"
 server=""
-new_cgroup_parents=()
-for h in /sys/fs/cgroup/*/; do [[ -e ${h}spawn ]] || new_cgroup_parents+=("${h}spawn"); done
 cleanup() {
   [[ -n $server ]] && kill -9 "$server" 2>/dev/null && wait "$server" 2>/dev/null
   local root=$work/depot/.spawn
@@ -28,7 +26,7 @@ cleanup() {
       [[ -n $p && $p != 0 ]] && kill -9 "$p" 2>/dev/null
     done
   done
-  for p in "${new_cgroup_parents[@]}"; do rmdir "$p" 2>/dev/null; done
+  remove_new_cgroup_parents
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -50,8 +50,6 @@ forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 
 pids=()
 # The cgroup parents spawn makes for root containers go with the test when it made them.
-new_cgroup_parents=()
-for h in /sys/fs/cgroup/*/; do [[ -e ${h}spawn ]] || new_cgroup_parents+=("${h}spawn"); done
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
@@ -78,7 +76,7 @@ cleanup() {
   for link in "$BR" "$HOSTV"; do ip link del "$link" 2>/dev/null; done
   grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
   echo "$forward_before" >/proc/sys/net/ipv4/ip_forward
-  for p in "${new_cgroup_parents[@]}"; do rmdir "$p" 2>/dev/null; done
+  remove_new_cgroup_parents
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -11,15 +11,13 @@ install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/gdn/gaol
   "$runfiles/image/image-fetch" "$bin/"
 server_pids=()
 # The cgroup parents spawn makes for root containers go with the test when it made them.
-new_cgroup_parents=()
-for h in /sys/fs/cgroup/*/; do [[ -e ${h}spawn ]] || new_cgroup_parents+=("${h}spawn"); done
 cleanup() {
   for p in "${server_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   for root in "$work"/*/depot/.spawn; do
     [[ -d $root ]] || continue
     for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id" 2>/dev/null; done
   done
-  for p in "${new_cgroup_parents[@]}"; do rmdir "$p" 2>/dev/null; done
+  remove_new_cgroup_parents
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -12,6 +12,7 @@ cleanup() {
     [[ -d $root ]] || continue
     for id in $("$bin/spawn" --root "$root" list -q 2>/dev/null); do "$bin/spawn" --root "$root" delete -f "$id"; done
   done
+  remove_new_cgroup_parents
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -38,6 +38,18 @@ privileged_work() {
   bin=$work/bin
   mkdir -p "$bin"
   install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$bin/idmap"
+  # The cgroup parents spawn makes as root ("spawn" in each hierarchy) that are not there
+  # yet: the test's to remove (remove_new_cgroup_parents, in its cleanup).
+  new_cgroup_parents=()
+  local h
+  for h in /sys/fs/cgroup/*/; do [[ -e ${h}spawn ]] || new_cgroup_parents+=("${h}spawn"); done
+}
+
+# remove_new_cgroup_parents: for a test's cleanup, once its containers are gone.
+remove_new_cgroup_parents() {
+  local p
+  for p in "${new_cgroup_parents[@]}"; do rmdir "$p" 2>/dev/null; done
+  return 0
 }
 
 # killing_plugin TOOL: writes $bin/killing-TOOL, a stand-in for $bin/TOOL that gdn runs as
