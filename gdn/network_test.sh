@@ -23,21 +23,10 @@ install -m 0755 "$runfiles/gdn/gdn" "$runfiles/gdn/gdn-init" "$runfiles/gdn/gaol
 install -o root -g root -m 0755 "$runfiles/netns/netns" "$bin/netns"
 PY=/usr/bin/python3
 
-# Names no one else uses: a random tag, checked against the links that exist.
-for _ in $(seq 1 50); do
-  tag=$(printf '%04x' $((RANDOM)))
-  ip -o link show | grep -q "gdt$tag" || break
-done
-# Two free /24s in 10.250.0.0/16: the containers' bridge and the outside link.
-X=
-for cand in $(shuf -i 10-240 -n 40); do
-  if ! ip -o addr show | grep -qE "10\.250\.($cand|$((cand + 1)))\." &&
-     ! ip route show | grep -qE "10\.250\.($cand|$((cand + 1)))\."; then
-    X=$cand
-    break
-  fi
-done
-[[ -n $X ]] || { echo "FAIL: no free subnet in 10.250.0.0/16"; rm -rf "$work"; exit 1; }
+# Names no one else uses, and two free /24s in 10.250.0.0/16: the containers' bridge and
+# the outside link.
+free_net_tag
+free_subnets 2 || { echo "FAIL: no free subnet in 10.250.0.0/16"; rm -rf "$work"; exit 1; }
 CNET=10.250.$X ENET=10.250.$((X + 1))
 BR=gdt${tag}b HOSTV=gdt${tag}h EXTV=gdt${tag}e PFX=gdt${tag}-
 EXT=$ENET.2

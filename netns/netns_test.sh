@@ -28,21 +28,10 @@ mkdir -p "$bin" && chmod 755 "$bin"
 install -o root -g root -m 4755 "$runfiles/netns/netns" "$bin/netns"
 NETNS=$bin/netns
 
-# Names no one else uses: a random tag, checked against the links that exist.
-for _ in $(seq 1 50); do
-  tag=$(printf '%04x' $((RANDOM)))
-  ip -o link show | grep -q "gdt$tag" || break
-done
-# Three free /24s in 10.250.0.0/16: root's bridge, the user's bridge, the outside link.
-X=
-for cand in $(shuf -i 10-240 -n 40); do
-  if ! ip -o addr show | grep -qE "10\.250\.($cand|$((cand + 1))|$((cand + 2)))\." &&
-     ! ip route show | grep -qE "10\.250\.($cand|$((cand + 1))|$((cand + 2)))\."; then
-    X=$cand
-    break
-  fi
-done
-[[ -n $X ]] || { echo "FAIL: no free subnet in 10.250.0.0/16"; exit 1; }
+# Names no one else uses, and three free /24s in 10.250.0.0/16: root's bridge, the user's
+# bridge, the outside link.
+free_net_tag
+free_subnets 3 || { echo "FAIL: no free subnet in 10.250.0.0/16"; exit 1; }
 RNET=10.250.$X UNET=10.250.$((X + 1)) ENET=10.250.$((X + 2))
 RBR=gdt${tag}r UBR=gdt${tag}u HOSTV=gdt${tag}h EXTV=gdt${tag}e
 RPFX=gdt${tag}r- UPFX=gdt${tag}u-

@@ -69,3 +69,28 @@ exec '$bin/$tool' "\$@"
 SCRIPT
   chmod 0755 "$bin/killing-$tool"
 }
+
+# free_net_tag: sets $tag to 4 hex digits that no link's name "gdt$tag..." uses yet.
+free_net_tag() {
+  local _
+  for _ in $(seq 1 50); do
+    tag=$(printf '%04x' $((RANDOM)))
+    ip -o link show | grep -q "gdt$tag" || break
+  done
+}
+
+# free_subnets N: sets $X so that the N /24s 10.250.X.0 ... 10.250.(X+N-1).0 are on no
+# address or route of this host; false when none is found.
+free_subnets() {
+  local n=$1 cand i nets
+  X=
+  for cand in $(shuf -i 10-240 -n 40); do
+    nets=$cand
+    for ((i = 1; i < n; i++)); do nets+="|$((cand + i))"; done
+    if ! ip -o addr show | grep -qE "10\.250\.($nets)\." && ! ip route show | grep -qE "10\.250\.($nets)\."; then
+      X=$cand
+      return 0
+    fi
+  done
+  return 1
+}
