@@ -49,17 +49,7 @@ cleanup() {
     done
   done
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  # Chains and rules of this test's prefixes only (built-in chains keep everything else).
-  for table in filter nat; do
-    iptables -w -t "$table" -S 2>/dev/null | grep -E "^-A [A-Z]+ .*-j gdt${tag}[ru]-" | sed 's/^-A/-D/' |
-      while read -r rule; do eval "iptables -w -t $table $rule"; done
-    for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk -v p="gdt${tag}" '$1 == "-N" && index($2, p) == 1 {print $2}'); do
-      iptables -w -t "$table" -F "$chain" 2>/dev/null
-    done
-    for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk -v p="gdt${tag}" '$1 == "-N" && index($2, p) == 1 {print $2}'); do
-      iptables -w -t "$table" -X "$chain" 2>/dev/null
-    done
-  done
+  remove_chains_of "gdt${tag}"  # this test's chains and jumps only
   for link in "$RBR" "$UBR" "$HOSTV"; do ip link del "$link" 2>/dev/null; done
   grep -F " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
   echo "$forward_before" >/proc/sys/net/ipv4/ip_forward

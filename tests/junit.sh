@@ -94,3 +94,19 @@ free_subnets() {
   done
   return 1
 }
+
+# remove_chains_of PREFIX: for a cleanup, the iptables chains whose names start with PREFIX
+# (filter and nat), and the built-in chains' jumps to them; nothing else.
+remove_chains_of() {
+  local prefix=$1 table rule chain
+  for table in filter nat; do
+    iptables -w -t "$table" -S 2>/dev/null | grep -E "^-A [A-Z]+ .*-j $prefix" | sed 's/^-A/-D/' |
+      while read -r rule; do eval "iptables -w -t $table $rule"; done
+    for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk -v p="$prefix" '$1 == "-N" && index($2, p) == 1 {print $2}'); do
+      iptables -w -t "$table" -F "$chain" 2>/dev/null
+    done
+    for chain in $(iptables -w -t "$table" -S 2>/dev/null | awk -v p="$prefix" '$1 == "-N" && index($2, p) == 1 {print $2}'); do
+      iptables -w -t "$table" -X "$chain" 2>/dev/null
+    done
+  done
+}
