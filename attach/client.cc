@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +28,9 @@
 
 namespace gdn::attach {
 namespace {
+
+// Acknowledge at least this much at once (the keeper keeps up to 1 MiB unacknowledged).
+constexpr uint64_t kAckBatch = 256 * 1024;
 
 int ShellStatus(const ExitStatus& e) { return e.exited() ? e.code() : 128 + e.signal(); }
 
@@ -155,9 +159,27 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
     }
     return absl::OkStatus();
   };
+  // Output written is acknowledged in batches: each acknowledgement wakes the keeper. The
+  // batch goes out once it is large, or as soon as the keeper has sent nothing more (it may be
+  // waiting for it: its kept bytes are bounded, and it delivers the exit status only after
+  // everything was acknowledged).
+  uint64_t written[3] = {0, 0, 0}, acked[3] = {0, 0, 0};
+  auto send_acks = [&](bool all) {
+    for (int s = 1; s <= 2; ++s) {
+      if (written[s] == acked[s] || (!all && written[s] - acked[s] < kAckBatch)) continue;
+      std::string ack;
+      PutU64(&ack, written[s]);
+      (void)SendFrame(fd, kAck, static_cast<uint8_t>(s), ack);  // a closed keeper is read to the end
+      acked[s] = written[s];
+    }
+  };
   for (;;) {
+    int waiting = 0;
+    if (ioctl(fd, FIONREAD, &waiting) != 0 || waiting == 0) send_acks(true);
     struct pollfd fds[2] = {{fd, POLLIN, 0}, {o.in_fd, POLLIN, 0}};
-    int n = poll(fds, stdin_open ? 2 : 1, -1);
+    // Without stdin to forward there is only the socket to wait for: its recv waits.
+    int n = stdin_open ? poll(fds, 2, -1) : 1;
+    if (!stdin_open) fds[0].revents = POLLIN;
     if (n < 0) {
       if (errno == EINTR) continue;
       return ErrnoError(errno, "poll");
@@ -187,10 +209,13 @@ absl::StatusOr<int> Connect(const ConnectOptions& o) {
       size_t size = length - 8;
       bool wanted = stream == 1 ? o.stdout : o.stderr;
       // If our output fails, what we could not write stays unacknowledged for the next reader.
-      RETURN_IF_ERROR(relay_bytes(stream, wanted ? (stream == 1 ? o.out_fd : o.err_fd) : -1, size));
-      std::string ack;
-      PutU64(&ack, offset + size);
-      (void)SendFrame(fd, kAck, stream, ack);  // see above: a closed keeper is read to the end
+      absl::Status relayed = relay_bytes(stream, wanted ? (stream == 1 ? o.out_fd : o.err_fd) : -1, size);
+      if (!relayed.ok()) {
+        send_acks(true);  // what we did write is not sent again to the next reader
+        return relayed;
+      }
+      written[stream] = offset + size;
+      send_acks(false);
       continue;
     }
     std::string payload(length, '\0');
