@@ -190,7 +190,7 @@ TEST_F(AttachTest, AReaderKilledMidStreamLosesNothingOnTheSplicePath) {
   std::string first_file = tmp_.Join("first.out");
   SubprocessOptions o;
   o.argv = {"sh", "-c",
-            absl::StrCat(attach_, " connect --dir ", dir, " >", first_file,
+            absl::StrCat(": >", first_file, "; ", attach_, " connect --dir ", dir, " >", first_file,
                          " & p=$!; while [ $(stat -c %s ", first_file,
                          ") -lt 20000000 ]; do sleep 0.002; done; kill -9 $p; wait $p; true")};
   o.timeout = absl::Seconds(60);
