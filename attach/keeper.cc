@@ -62,10 +62,10 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   }
   unlink(exit_path.c_str());
   // attach-keeper is installed beside attach (as Bazel builds them too).
-  std::string keeper_binary = SelfDir() + "/attach-keeper";
+  std::string keeper_binary = o.keeper_binary.empty() ? SelfDir() + "/attach-keeper" : o.keeper_binary;
   if (access(keeper_binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("attach-keeper is missing beside attach (", keeper_binary, ")"));
+        absl::StrCat("attach-keeper is missing (", keeper_binary, ")"));
   }
   ASSIGN_OR_RETURN(UniqueFd listener, Listen(socket_path));
   UniqueFd console;
@@ -89,12 +89,15 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  pid_t keeper = fork();
-  if (keeper < 0) return ErrnoError(errno, "fork the keeper");
-  if (keeper == 0) {
+  pid_t middle = fork();
+  if (middle < 0) return ErrnoError(errno, "fork the keeper");
+  if (middle == 0) {
     // The keeper: its own session, and none of the caller's stdio, so that whoever started
-    // `attach run` may exit, be killed, or wait for EOF on its pipes.
+    // `attach run` may exit, be killed, or wait for EOF on its pipes. Forked once more, so
+    // that a long-lived caller (gdn) does not collect keepers as its children.
     setsid();
+    pid_t keeper = _Fork();
+    if (keeper != 0) _exit(keeper < 0 ? 127 : 0);
     // Move both out of the way first (either may sit on 3 or 4), then into place; dup2 to
     // a new number clears close-on-exec.
     int listen_high = fcntl(listener.get(), F_DUPFD, 10);
@@ -112,14 +115,16 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   }
   listener.Reset();
   report.write.Reset();
+  int status;
+  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  }
   ASSIGN_OR_RETURN(std::string answer, ReadAll(report.read.get()));
   if (answer == "ok\n") {
     Process p;
     RETURN_IF_ERROR(ReadJsonMessage(process_path, &p));
     return p;
   }
-  int status;
-  waitpid(keeper, &status, 0);
+  // A keeper that failed has ended (or is ending) by itself after its report.
   unlink(socket_path.c_str());
   unlink(process_path.c_str());
   int err = 0;

@@ -24,10 +24,13 @@ struct RunOptions {
   // the process waits.
   size_t buffer_limit = 4 << 20;
   std::vector<std::string> argv;
+  // The attach-keeper binary; empty: the one beside this program.
+  std::string keeper_binary;
 };
 
 // Prepares the folder, starts the keeper (in its own session, detached from the caller's
-// stdio) and the process under it. Returns once the process has started. The folder must
+// stdio, and not the caller's child: nobody has to reap it) and the process under it.
+// Returns once the process has started. The folder must
 // not hold a process already (AlreadyExists); a program that cannot be run is NotFound or
 // PermissionDenied, and then nothing is left in the folder.
 absl::StatusOr<Process> StartKeeper(const RunOptions& options);
