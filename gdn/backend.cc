@@ -26,11 +26,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "attach/client.h"
+#include "attach/keeper.h"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/names.h"
@@ -394,20 +396,21 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     (void)WriteFileAtomic(Dir(handle) + "/image.json", fragment, 0600);
   }
   // 2. The bundle: spawn's defaults, the image, a reaping init, the user namespace.
+  std::string text;
   {
-    std::vector<std::string> args = {"spec", "--bundle", bundle, "--image", "-"};
+    std::vector<std::string> args;
     if (o_.rootless) args.push_back("--rootless");
     // Garden's unprivileged containers run under a seccomp allowlist; privileged ones not.
     const Json* privileged = Field(spec, "privileged");
     if (privileged == nullptr || !privileged->is_boolean() || !privileged->get<bool>()) {
       args.insert(args.end(), {"--seccomp", "default"});
     }
-    absl::StatusOr<SubprocessResult> r = Exec(Runtime(args), fragment, true);
-    if (!r.ok() || !r->ok()) return fail(r.ok() ? Why("spawn spec", *r) : std::string(r.status().message()));
+    std::string why;
+    text = Spec(handle, bundle, fragment, args, &why);
+    if (text.empty()) return fail(why);
   }
-  absl::StatusOr<std::string> text = ReadFile(bundle + "/config.json");
-  if (!text.ok()) return fail("spawn spec wrote no config.json");
-  Json config = Json::parse(*text, nullptr, false);
+  Json config = Json::parse(text, nullptr, false);
+  if (!config.is_object()) return fail("spawn spec wrote a config.json that is not JSON");
   Json image_env = config["process"].value("env", Json::array());
   for (const Json& e : record["env"]) image_env.push_back(e);
   record["env"] = image_env;
@@ -511,6 +514,63 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
   record["properties"]["garden.state"] = "created";
   if (!Save(handle, record).ok()) return fail("cannot write the container record");
   return handle;
+}
+
+namespace {
+
+// Stands for a container's handle in the image answers and specs Backend::Spec keeps.
+constexpr char kHandleMark[] = "gdn-handle-mark-5c0e71";
+
+// Whether every occurrence of `handle` in `text` is a whole path component ("/H/" or "/H"
+// ending a string): then it names the container's own files, and nothing else.
+bool OnlyInPaths(const std::string& text, const std::string& handle) {
+  for (size_t at = text.find(handle); at != std::string::npos; at = text.find(handle, at + 1)) {
+    size_t end = at + handle.size();
+    if (at == 0 || text[at - 1] != '/' || end >= text.size() || (text[end] != '/' && text[end] != '"')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// spawn spec's answer depends only on its flags and the image's answer, in which only the
+// container's own paths differ from one container of an image to the next. Its answer is
+// kept per flags and image answer with the handle replaced by a mark: a second container of
+// an image costs no spawn spec. (Where the handle shows elsewhere, spawn is asked each time.)
+std::string Backend::Spec(const std::string& handle, const std::string& bundle, const std::string& fragment,
+                          const std::vector<std::string>& args, std::string* why) {
+  bool keep = !handle.empty() && fragment.find(kHandleMark) == std::string::npos && OnlyInPaths(fragment, handle);
+  std::string asked = keep ? absl::StrReplaceAll(fragment, {{handle, kHandleMark}}) : fragment;
+  std::string key = absl::StrCat(absl::StrJoin(args, " "), "\n", asked);
+  std::string text;
+  if (keep) {
+    std::lock_guard<std::mutex> l(spec_mu_);
+    auto it = specs_.find(key);
+    if (it != specs_.end()) text = it->second;
+  }
+  if (text.empty()) {
+    std::vector<std::string> argv = {"spec", "--bundle", bundle, "--image", "-"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<SubprocessResult> r = Exec(Runtime(argv), asked, true);
+    if (!r.ok() || !r->ok()) {
+      *why = r.ok() ? Why("spawn spec", *r) : std::string(r.status().message());
+      return "";
+    }
+    absl::StatusOr<std::string> written = ReadFile(bundle + "/config.json");
+    if (!written.ok() || written->empty()) {
+      *why = "spawn spec wrote no config.json";
+      return "";
+    }
+    text = *written;
+    if (keep) {
+      std::lock_guard<std::mutex> l(spec_mu_);
+      if (specs_.size() >= 256) specs_.clear();  // images come and go; a few are in use
+      specs_[key] = text;
+    }
+  }
+  return keep ? absl::StrReplaceAll(text, {{kHandleMark, handle}}) : text;
 }
 
 bool Backend::Destroy(const std::string& handle, GardenError* err) {
@@ -1127,20 +1187,34 @@ absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& 
     *err = Other("cannot write the process spec");
     return absl::InternalError(err->message);
   }
-  std::vector<std::string> argv = {o_.assets + "/attach", "run", "--dir", dir, "--stdin"};
+  // What `attach run --dir D --stdin [--tty ...] -- RUNTIME exec ...` does, done here: the
+  // keeper (attach-keeper from the assets) starts the runtime's exec under it.
   std::vector<std::string> exec_args = {"exec", "--process", dir + "/spec.json", "--cwd", cwd};
+  attach::RunOptions run;
+  run.dir = dir;
+  run.stdin = true;
+  run.keeper_binary = o_.assets + "/attach-keeper";
   if (terminal) {
-    argv.insert(argv.end(), {"--tty", "--rows", std::to_string(rows), "--cols", std::to_string(cols), "--console-socket"});
+    run.tty = true;
+    run.rows = static_cast<unsigned>(rows);
+    run.cols = static_cast<unsigned>(cols);
+    run.console_socket = true;
     exec_args.insert(exec_args.end(), {"--console-socket", dir + "/console.sock"});
   }
-  argv.push_back("--");
   exec_args.push_back(handle);
-  std::vector<std::string> exec = Runtime(exec_args);
-  argv.insert(argv.end(), exec.begin(), exec.end());
-  absl::StatusOr<SubprocessResult> r = Exec(argv);
-  if (!r.ok() || !r->ok()) {
-    (void)Exec({"rm", "-rf", dir});
-    std::string why = r.ok() ? Why("attach run", *r) : std::string(r.status().message());
+  run.argv = Runtime(exec_args);
+  absl::Time start = absl::Now();
+  absl::StatusOr<attach::Process> started = attach::StartKeeper(run);
+  if (g_log_children.load()) {
+    fprintf(stderr, "gdn: attach-keeper --dir %s -- %s: %s in %.1f ms\n", dir.c_str(),
+            absl::StrJoin(run.argv, " ").c_str(),
+            started.ok() ? absl::StrCat("started pid ", started->pid()).c_str()
+                         : std::string(started.status().message()).c_str(),
+            absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  if (!started.ok()) {
+    (void)RemoveAll(dir);
+    std::string why = absl::StrCat("attach run: ", started.status().message());
     *err = Other(why);
     return absl::InternalError(why);
   }

@@ -121,9 +121,16 @@ class Backend {
   std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
   void Teardown(const std::string& handle, const Json& record);
 
+  // The runtime's spec for the image answer `fragment` of container `handle`: spawn spec's
+  // config.json text, or "" with *why set.
+  std::string Spec(const std::string& handle, const std::string& bundle, const std::string& fragment,
+                   const std::vector<std::string>& args, std::string* why);
+
   BackendOptions o_;
   std::mutex mu_;  // guards the records and the sets below
   std::set<std::string> destroying_, creating_;
+  std::mutex spec_mu_;
+  std::map<std::string, std::string> specs_;  // see Spec
 };
 
 }  // namespace gdn::server

@@ -182,6 +182,17 @@ sys.exit(not (m["lim"]["Err"] is None and m["lim"]["Metrics"]["PidStat"]["Max"] 
   check "$name: gaol run -a relays stdout and stderr" bash -c "[[ \$(cat '$dir/run.out') == out && \$(cat '$dir/run.err') == err ]]"
   check "$name: gaol run -a feeds stdin" test "$(echo Hello Rootless :D | "${gaol[@]}" run g1 -a -c cat)" = "Hello Rootless :D"
   check "$name: gaol run -a sees the container's env" test "$("${gaol[@]}" run g1 -a -c 'sh -c "echo \$FROM"' </dev/null)" = gaol
+  # A second container of one image (its spec comes from the server's kept one) has its own
+  # root filesystem, hostname and env.
+  "${gaol[@]}" create -n g2 -r "oci://$work/layout:latest" -e FROM=second >/dev/null
+  "${gaol[@]}" run g1 -a -c 'sh -c "echo mine >/only-g1"' </dev/null
+  check "$name: two containers of one image: the first sees its file" \
+    test "$("${gaol[@]}" run g1 -a -c 'cat /only-g1' </dev/null)" = mine
+  check "$name: two containers of one image: the second has its own root filesystem" \
+    test "$("${gaol[@]}" run g2 -a -c 'sh -c "cat /only-g1 2>/dev/null || echo none"' </dev/null)" = none
+  check "$name: two containers of one image: the second's own hostname and env" \
+    test "$("${gaol[@]}" run g2 -a -c 'sh -c "echo \$(hostname) \$FROM"' </dev/null)" = "g2 second"
+  "${gaol[@]}" destroy g2
   # Garden's rootless containers cannot call setgroups; ours can: idmap writes the maps with
   # privilege, so the namespace allows it.
   check "$name: a working dir that is missing is made (gaol run -d)" \
