@@ -94,23 +94,18 @@ void AppendJsonString(std::string* out, const std::string& s) {
   out->push_back('"');
 }
 
-// Replaces `path` atomically: temporary file, fsync, rename, fsync of the folder.
+// Replaces `path` atomically: temporary file, rename. Not fsynced: the process's files
+// must outlive a killed server or client, not a reboot, which ends the process too.
 bool WriteAtomic(const std::string& dir, const char* name, const std::string& data) {
   std::string path = dir + "/" + name;
   std::string tmp = path + ".tmp-" + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            fsync(fd) == 0;
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
   close(fd);
   if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
     unlink(tmp.c_str());
     return false;
-  }
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
   }
   return true;
 }

@@ -43,6 +43,10 @@
 namespace gdn::server {
 namespace {
 
+// The depot describes containers and processes, which a reboot ends: its files need to
+// outlive a killed server, not a power loss (no fsync; see Durability).
+constexpr Durability kRuntimeState = Durability::kProcessCrash;
+
 std::string Str(const Json& obj, const std::string& key) {
   const Json* v = Field(obj, key);
   return v != nullptr && v->is_string() ? v->get<std::string>() : "";
@@ -206,7 +210,7 @@ absl::StatusOr<Json> Backend::Load(const std::string& handle) {
 }
 
 absl::Status Backend::Save(const std::string& handle, const Json& record) {
-  return WriteFileAtomic(Dir(handle) + "/container.json", record.dump() + "\n", 0600);
+  return WriteFileAtomic(Dir(handle) + "/container.json", record.dump() + "\n", 0600, kRuntimeState);
 }
 
 bool Backend::Exists(const std::string& handle) {
@@ -244,9 +248,10 @@ void Backend::Restore() {
   closedir(d);
   for (const std::string& h : handles) {
     absl::StatusOr<Json> r = Load(h);
-    // A creation cut short, or a destroy: finish the job.
+    // A creation cut short, or a destroy: finish the job. An unreadable record (a power
+    // loss: records are not fsynced) undoes every step, each finding nothing if not made.
     if (!r.ok() || (*r)["state"] == "creating" || (*r)["state"] == "destroying") {
-      Teardown(h, r.ok() ? *r : Json::object());
+      Teardown(h, r.ok() ? *r : Json({{"network_up", true}, {"image_asked", true}}));
     }
   }
 }
@@ -393,7 +398,7 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     record["image_made"] = true;
     if (!r->ok()) return fail(Why("image plugin", *r));
     fragment = r->out;
-    (void)WriteFileAtomic(Dir(handle) + "/image.json", fragment, 0600);
+    (void)WriteFileAtomic(Dir(handle) + "/image.json", fragment, 0600, kRuntimeState);
   }
   // 2. The bundle: spawn's defaults, the image, a reaping init, the user namespace.
   std::string text;
@@ -460,12 +465,14 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     // is up (in place, so that the bound files show it).
     for (const char* name : {"hosts", "resolv.conf"}) {
       std::string file = absl::StrCat(Dir(handle), "/", name);
-      if (!WriteFileAtomic(file, "", 0644).ok()) return fail(absl::StrCat("cannot write ", file));
+      if (!WriteFileAtomic(file, "", 0644, kRuntimeState).ok()) return fail(absl::StrCat("cannot write ", file));
       config["mounts"].push_back({{"destination", absl::StrCat("/etc/", name)}, {"type", "bind"},
                                   {"source", file}, {"options", {"bind", "rw", "nosuid", "nodev", "noexec"}}});
     }
   }
-  if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600).ok()) return fail("cannot write config.json");
+  if (!WriteFileAtomic(bundle + "/config.json", config.dump(2) + "\n", 0600, kRuntimeState).ok()) {
+    return fail("cannot write config.json");
+  }
   // 3. The container, with its init.
   {
     // One run --detach (create and start in one process, as runc run -d): the init only
@@ -477,7 +484,8 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     int pid = 0;
     if (absl::StatusOr<std::string> text = ReadFile(pid_file);
         text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && pid > 0) {
-      (void)WriteFileAtomic(Dir(handle) + "/init.start", std::to_string(ReadProcessStart(pid).start_time), 0600);
+      (void)WriteFileAtomic(Dir(handle) + "/init.start", std::to_string(ReadProcessStart(pid).start_time), 0600,
+                            kRuntimeState);
     }
   }
   // 4. The network.
@@ -933,7 +941,7 @@ absl::StatusOr<std::string> Backend::TarProcess(const std::string& handle, const
                   {"env", {"PATH=/usr/local/bin:/usr/bin:/bin"}},
                   {"cwd", "/"}};
   std::string spec = absl::StrCat(Dir(handle), "/", verb, "-", Uuid(), ".json");
-  if (!WriteFileAtomic(spec, process.dump() + "\n", 0600).ok()) {
+  if (!WriteFileAtomic(spec, process.dump() + "\n", 0600, kRuntimeState).ok()) {
     *err = Other("cannot write the process spec");
     return absl::InternalError(err->message);
   }
@@ -1183,7 +1191,7 @@ absl::StatusOr<std::string> Backend::Run(const std::string& handle, const Json& 
   Json process = {{"terminal", terminal}, {"user", {{"uid", uid}, {"gid", gid}}}, {"args", args},
                   {"env", env}, {"cwd", cwd}};
   if (terminal) process["consoleSize"] = {{"height", rows}, {"width", cols}};
-  if (!WriteFileAtomic(dir + "/spec.json", process.dump() + "\n", 0600).ok()) {
+  if (!WriteFileAtomic(dir + "/spec.json", process.dump() + "\n", 0600, kRuntimeState).ok()) {
     *err = Other("cannot write the process spec");
     return absl::InternalError(err->message);
   }

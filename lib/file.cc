@@ -24,7 +24,9 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path) {
   return data;
 }
 
-absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mode_t mode) {
+absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mode_t mode,
+                             Durability durability) {
+  bool sync = durability == Durability::kMachineCrash;
   std::string target(path);
   std::string::size_type slash = target.rfind('/');
   std::string dir = slash == std::string::npos ? "." : target.substr(0, slash == 0 ? 1 : slash);
@@ -37,10 +39,11 @@ absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mod
   if (::fchmod(fd.get(), mode) != 0) return ErrnoError(errno, "chmod", tmp);
   absl::Status written = WriteAll(fd.get(), data);
   if (!written.ok()) return Annotate(written, absl::StrCat("writing '", tmp, "'"));
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", tmp);
+  if (sync && ::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", tmp);
   fd.Reset();
   if (::rename(tmp.c_str(), target.c_str()) != 0) return ErrnoError(errno, "rename", target);
   std::move(remove_tmp).Cancel();
+  if (!sync) return absl::OkStatus();
 
   ASSIGN_OR_RETURN(UniqueFd dirfd, Open(dir, O_RDONLY | O_DIRECTORY));
   if (::fsync(dirfd.get()) != 0) return ErrnoError(errno, "fsync", dir);

@@ -15,11 +15,19 @@ namespace gdn {
 // The whole content of `path`.
 absl::StatusOr<std::string> ReadFile(absl::string_view path);
 
+// What a write must outlive.
+enum class Durability {
+  kMachineCrash,  // a power loss: fsynced (images, setup's records)
+  kProcessCrash,  // a killed writer, not the machine: runtime state (containers, processes),
+                  // which a reboot ends anyway; the rename alone, no fsync
+};
+
 // Replaces `path` with `data` so that a reader (or a crash) sees either the old content or
 // the new, never a mix: a temporary file beside it is written, fsynced and renamed over it,
-// then the folder is fsynced. The temporary file is removed if any step fails.
+// then the folder is fsynced (the fsyncs only for kMachineCrash). The temporary file is
+// removed if any step fails.
 absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data,
-                             mode_t mode = 0644);
+                             mode_t mode = 0644, Durability durability = Durability::kMachineCrash);
 
 // Whether anything (even a dangling symlink) exists at `path`.
 bool FileExists(absl::string_view path);

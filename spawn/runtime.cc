@@ -531,9 +531,11 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   record.set_new_user_namespace(plan.new_userns);
   record.set_cgroup_version(cgroups.version());
   for (const std::string& d : cgroups.dirs()) record.add_cgroup_dirs(d);
-  RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), ToJson(record), 0600));
+  // Runtime state: a reboot ends the container too (no fsync).
+  RETURN_IF_ERROR(
+      WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), ToJson(record), 0600, Durability::kProcessCrash));
   if (!o.pid_file.empty()) {
-    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(pid), 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(pid), 0644, Durability::kProcessCrash));
   }
   std::move(kill_init).Cancel();
   std::move(remove_cgroups).Cancel();
@@ -958,7 +960,7 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     if (m.type == kReady) break;
   }
   if (!o.pid_file.empty()) {
-    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(process_pid), 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(process_pid), 0644, Durability::kProcessCrash));
   }
   if (o.detach) return 0;
   return WaitForwarding(process_pid);
