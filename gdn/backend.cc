@@ -265,16 +265,40 @@ bool Backend::NetworkDown(const std::string& handle) {
   return r.ok() && r->ok();
 }
 
+bool Backend::DeleteImage(const std::string& handle) {
+  if (o_.image_plugin.empty()) return true;
+  std::vector<std::string> argv = {o_.image_plugin};
+  argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
+  argv.insert(argv.end(), {"delete", handle});
+  absl::StatusOr<SubprocessResult> r = Exec(argv);
+  return r.ok() && r->ok();
+}
+
+bool Backend::KillInit(const std::string& handle) {
+  absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
+  absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
+  int pid = 0;
+  uint64_t start = 0;
+  if (!pid_text.ok() || !started.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) ||
+      !absl::SimpleAtoi(*started, &start) || pid <= 0) {
+    return false;
+  }
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return errno == ESRCH;  // gone already
+  // Checked after the pidfd is held: it names this process, whatever happens to the pid.
+  ProcessStart now = ReadProcessStart(pid);
+  if (!now.running) return true;
+  if (now.start_time != start) return false;
+  if (syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0) return errno == ESRCH;
+  struct pollfd p = {pidfd.get(), POLLIN, 0};
+  return poll(&p, 1, 10000) == 1;
+}
+
 void Backend::Teardown(const std::string& handle, const Json& record) {
   // Every step is idempotent and may find nothing to do.
   if (record.value("network_up", false)) (void)NetworkDown(handle);
   if (!record.value("container_deleted", false)) (void)Exec(Runtime({"delete", "--force", handle}));
-  if (!o_.image_plugin.empty() && (record.value("image_made", false) || record.value("image_asked", false))) {
-    std::vector<std::string> argv = {o_.image_plugin};
-    argv.insert(argv.end(), o_.image_plugin_args.begin(), o_.image_plugin_args.end());
-    argv.insert(argv.end(), {"delete", handle});
-    (void)Exec(argv);
-  }
+  if (record.value("image_made", false) || record.value("image_asked", false)) (void)DeleteImage(handle);
   if (!RemoveAll(Dir(handle)).ok()) (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
 }
 
@@ -597,16 +621,27 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   Json r = record.ok() ? *record : Json::object();
   r["state"] = "destroying";
   (void)Save(handle, r);
-  // The network first, as Garden does, while the container still holds its namespace.
-  if (r.value("network_up", false) && NetworkDown(handle)) {
-    r["network_up"] = false;
-    (void)Save(handle, r);
-  }
-  // Processes next: their keepers release once the container's processes are gone.
-  std::string procs = Dir(handle) + "/processes";
+  // The steps that do not depend on each other run at once. The network's down (it keeps
+  // the container's network namespace by a bind mount, so the container may go meanwhile):
+  std::atomic<bool> network_down{false};
+  std::thread network;
+  if (r.value("network_up", false)) network = std::thread([&] { network_down = NetworkDown(handle); });
+  // Once the init is gone (and with it every process of its pid namespace), nothing writes
+  // into the root filesystem: the image goes while the runtime deletes the container.
+  bool image_asked = r.value("image_made", false) || r.value("image_asked", false);
+  std::atomic<bool> image_deleted{false};
+  std::thread image;
+  if (image_asked && KillInit(handle)) image = std::thread([&] { image_deleted = DeleteImage(handle); });
   // spawn delete --force freezes the container's cgroup, kills everything in it and removes it.
   absl::StatusOr<SubprocessResult> deleted = Exec(Runtime({"delete", "--force", handle}));
   if (deleted.ok() && deleted->ok()) r["container_deleted"] = true;
+  if (network.joinable()) network.join();
+  if (image.joinable()) image.join();
+  if (network_down) r["network_up"] = false;
+  if (image_deleted) r["image_made"] = r["image_asked"] = false;
+  (void)Save(handle, r);
+  // The processes' keepers release once the container's processes are gone.
+  std::string procs = Dir(handle) + "/processes";
   if (DIR* d = opendir(procs.c_str())) {
     while (struct dirent* e = readdir(d)) {
       if (e->d_name[0] != '.') (void)attach::Release(procs + "/" + e->d_name);

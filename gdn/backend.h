@@ -120,6 +120,12 @@ class Backend {
   absl::StatusOr<int> InitPid(const std::string& handle);
   std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
   void Teardown(const std::string& handle, const Json& record);
+  // The image plugin's delete for `handle`: true when it succeeded (or there is no plugin).
+  bool DeleteImage(const std::string& handle);
+  // Kills the container's init with SIGKILL (the kernel takes every other process of its pid
+  // namespace along) and waits until it is gone. False when the init recorded at create is
+  // not known for sure (then the runtime's delete does the killing).
+  bool KillInit(const std::string& handle);
 
   // The runtime's spec for the image answer `fragment` of container `handle`: spawn spec's
   // config.json text, or "" with *why set.
