@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "attach/protocol.h"
 #include "lib/contract.h"
@@ -28,6 +30,8 @@
 #include "lib/proc.h"
 #include "lib/file.h"
 #include "lib/status.h"
+
+extern char** environ;
 
 namespace gdn::attach {
 namespace {
@@ -76,8 +80,8 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
     ASSIGN_OR_RETURN(console, Listen(console_path));
   }
   ASSIGN_OR_RETURN(Pipe report, MakePipe());
-  std::vector<std::string> args = {keeper_binary, "--dir", o.dir, "--listen-fd", "3",
-                                   "--report-fd", "4", "--buffer", absl::StrCat(o.buffer_limit)};
+  std::vector<std::string> args = {keeper_binary, "--dir", o.dir, "--listen-fd", "3", "--report-fd", "4",
+                                   "--buffer", absl::StrCat(o.buffer_limit), "--detach"};
   if (o.tty) {
     args.insert(args.end(), {"--tty", "--rows", absl::StrCat(o.rows), "--cols", absl::StrCat(o.cols)});
   }
@@ -89,34 +93,48 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  pid_t middle = fork();
-  if (middle < 0) return ErrnoError(errno, "fork the keeper");
-  if (middle == 0) {
-    // The keeper: its own session, and none of the caller's stdio, so that whoever started
-    // `attach run` may exit, be killed, or wait for EOF on its pipes. Forked once more, so
-    // that a long-lived caller (gdn) does not collect keepers as its children.
-    setsid();
-    pid_t keeper = _Fork();
-    if (keeper != 0) _exit(keeper < 0 ? 127 : 0);
-    // Move both out of the way first (either may sit on 3 or 4), then into place; dup2 to
-    // a new number clears close-on-exec.
-    int listen_high = fcntl(listener.get(), F_DUPFD, 10);
-    int report_high = fcntl(report.write.get(), F_DUPFD, 10);
-    int console_high = console.valid() ? fcntl(console.get(), F_DUPFD, 10) : -1;
-    int null = open("/dev/null", O_RDWR);
-    if (null < 0 || listen_high < 0 || report_high < 0 || dup2(listen_high, 3) < 0 ||
-        dup2(report_high, 4) < 0 || (console.valid() && (console_high < 0 || dup2(console_high, 5) < 0))) {
-      _exit(127);
-    }
-    for (int fd = 0; fd < 3; ++fd) dup2(null, fd);
-    syscall(SYS_close_range, console.valid() ? 6u : 5u, ~0u, 0u);
-    execv(argv[0], argv.data());
-    _exit(127);
+  // The keeper: its own session, and none of the caller's stdio, so that whoever started
+  // `attach run` may exit, be killed, or wait for EOF on its pipes. Started by posix_spawn
+  // (vfork-like: no copy of a large caller's memory, as gdn is); it detaches itself
+  // (--detach), so that no caller collects keepers as its children. The descriptors go to
+  // 3, 4 (and 5) from copies above them, whatever numbers they had.
+  UniqueFd listen_high(fcntl(listener.get(), F_DUPFD_CLOEXEC, 10));
+  UniqueFd report_high(fcntl(report.write.get(), F_DUPFD_CLOEXEC, 10));
+  UniqueFd console_high(console.valid() ? fcntl(console.get(), F_DUPFD_CLOEXEC, 10) : -1);
+  if (!listen_high.valid() || !report_high.valid() || (console.valid() && !console_high.valid())) {
+    return ErrnoError(errno, "duplicate the keeper's descriptors");
   }
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attr);
+  absl::Cleanup free_spawn = [&] {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  };
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0);
+  posix_spawn_file_actions_adddup2(&actions, 0, 1);
+  posix_spawn_file_actions_adddup2(&actions, 0, 2);
+  posix_spawn_file_actions_adddup2(&actions, listen_high.get(), 3);
+  posix_spawn_file_actions_adddup2(&actions, report_high.get(), 4);
+  if (console.valid()) posix_spawn_file_actions_adddup2(&actions, console_high.get(), 5);
+  posix_spawn_file_actions_addclosefrom_np(&actions, console.valid() ? 6 : 5);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t starter;
+  int spawned = posix_spawn(&starter, argv[0], &actions, &attr, argv.data(), environ);
+  if (spawned != 0) return ErrnoError(spawned, "start", keeper_binary);
   listener.Reset();
   report.write.Reset();
+  listen_high.Reset();
+  report_high.Reset();
+  console_high.Reset();
   int status;
-  while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(starter, &status, 0) < 0 && errno == EINTR) {
   }
   ASSIGN_OR_RETURN(std::string answer, ReadAll(report.read.get()));
   if (answer == "ok\n") {
