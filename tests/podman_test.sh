@@ -21,6 +21,13 @@ install -m 0755 "$runfiles/spawn/spawn" "$work/spawn"
 install -o root -g root -m 4755 "$runfiles/idmap/idmap" "$work/idmap"
 source "$runfiles/tests/junit.sh"
 
+# podman's shared-memory lock files, which its first runs make: removed at the end if this
+# test made them.
+podman_locks=()
+for f in /dev/shm/libpod_lock "/dev/shm/libpod_rootless_lock_$(id -u gdn-test)"; do
+  [[ -e $f ]] || podman_locks+=("$f")
+done
+
 cleanup() {
   # Root podman: containers and images in our private store, then its mounts.
   podman --root "$work/root-storage" --runroot "$work/root-run" rm -af >/dev/null 2>&1
@@ -33,6 +40,7 @@ cleanup() {
   awk -v w="$work" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -ru |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$work" 2>/dev/null
+  for f in "${podman_locks[@]}"; do rm -f "$f"; done
 }
 trap cleanup EXIT
 
