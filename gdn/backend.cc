@@ -219,17 +219,23 @@ bool Backend::Exists(const std::string& handle) {
   return r.ok() && (*r)["state"] != "creating";
 }
 
+std::optional<Backend::RecordedInit> Backend::InitRecord(const std::string& handle) {
+  absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
+  absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
+  RecordedInit init;
+  if (!pid_text.ok() || !started.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &init.pid) ||
+      !absl::SimpleAtoi(*started, &init.start_time) || init.pid <= 0) {
+    return std::nullopt;
+  }
+  return init;
+}
+
 absl::StatusOr<int> Backend::InitPid(const std::string& handle) {
   // The pid spawn create wrote, while that is still the process it started (the start time
   // recorded then); otherwise spawn state's answer.
-  absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
-  absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
-  int pid = 0;
-  uint64_t start = 0;
-  if (pid_text.ok() && started.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) &&
-      absl::SimpleAtoi(*started, &start) && pid > 0) {
-    ProcessStart now = ReadProcessStart(pid);
-    if (now.running && now.start_time == start) return pid;
+  if (std::optional<RecordedInit> init = InitRecord(handle)) {
+    ProcessStart now = ReadProcessStart(init->pid);
+    if (now.running && now.start_time == init->start_time) return init->pid;
   }
   ASSIGN_OR_RETURN(SubprocessResult r, Exec(Runtime({"state", handle})));
   if (!r.ok()) return absl::InternalError(Why("spawn state", r));
@@ -275,20 +281,14 @@ bool Backend::DeleteImage(const std::string& handle) {
 }
 
 bool Backend::KillInit(const std::string& handle) {
-  absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
-  absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
-  int pid = 0;
-  uint64_t start = 0;
-  if (!pid_text.ok() || !started.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid_text), &pid) ||
-      !absl::SimpleAtoi(*started, &start) || pid <= 0) {
-    return false;
-  }
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  std::optional<RecordedInit> init = InitRecord(handle);
+  if (!init) return false;
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, init->pid, 0)));
   if (!pidfd.valid()) return errno == ESRCH;  // gone already
   // Checked after the pidfd is held: it names this process, whatever happens to the pid.
-  ProcessStart now = ReadProcessStart(pid);
+  ProcessStart now = ReadProcessStart(init->pid);
   if (!now.running) return true;
-  if (now.start_time != start) return false;
+  if (now.start_time != init->start_time) return false;
   if (syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0) return errno == ESRCH;
   struct pollfd p = {pidfd.get(), POLLIN, 0};
   return poll(&p, 1, 10000) == 1;

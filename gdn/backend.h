@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -117,6 +118,12 @@ class Backend {
                                          const std::string& verb, const std::string& path, GardenError* err);
   absl::StatusOr<Json> Load(const std::string& handle);
   absl::Status Save(const std::string& handle, const Json& record);
+  // The init's pid and start time as create recorded them (init.pid, init.start).
+  struct RecordedInit {
+    int pid = 0;
+    uint64_t start_time = 0;
+  };
+  std::optional<RecordedInit> InitRecord(const std::string& handle);
   absl::StatusOr<int> InitPid(const std::string& handle);
   std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
   void Teardown(const std::string& handle, const Json& record);
