@@ -10,7 +10,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -81,7 +80,7 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   }
   ASSIGN_OR_RETURN(Pipe report, MakePipe());
   std::vector<std::string> args = {keeper_binary, "--dir", o.dir, "--listen-fd", "3", "--report-fd", "4",
-                                   "--buffer", absl::StrCat(o.buffer_limit), "--detach"};
+                                   "--buffer", absl::StrCat(o.buffer_limit)};
   if (o.tty) {
     args.insert(args.end(), {"--tty", "--rows", absl::StrCat(o.rows), "--cols", absl::StrCat(o.cols)});
   }
@@ -95,8 +94,8 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
 
   // The keeper: its own session, and none of the caller's stdio, so that whoever started
   // `attach run` may exit, be killed, or wait for EOF on its pipes. Started by posix_spawn
-  // (vfork-like: no copy of a large caller's memory, as gdn is); it detaches itself
-  // (--detach), so that no caller collects keepers as its children. The descriptors go to
+  // (vfork-like: no copy of a large caller's memory, as gdn is); it detaches itself, so
+  // that no caller collects keepers as its children. The descriptors go to
   // 3, 4 (and 5) from copies above them, whatever numbers they had.
   UniqueFd listen_high(fcntl(listener.get(), F_DUPFD_CLOEXEC, 10));
   UniqueFd report_high(fcntl(report.write.get(), F_DUPFD_CLOEXEC, 10));

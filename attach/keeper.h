@@ -30,9 +30,9 @@ struct RunOptions {
 
 // Prepares the folder, starts the keeper (in its own session, detached from the caller's
 // stdio, and not the caller's child: nobody has to reap it) and the process under it.
-// Returns once the process has started. The folder must
-// not hold a process already (AlreadyExists); a program that cannot be run is NotFound or
-// PermissionDenied, and then nothing is left in the folder.
+// Returns once the process has started. The folder must not hold a process already
+// (AlreadyExists); a program that cannot be run is NotFound or PermissionDenied, and then
+// nothing is left in the folder.
 absl::StatusOr<Process> StartKeeper(const RunOptions& options);
 
 // File names inside a process folder.

@@ -1,9 +1,9 @@
 // attach-keeper: the keeper process (see keeper_core.h). `attach run` execs it; it is not
 // meant to be run by hand.
 //   attach-keeper --dir D --listen-fd N --report-fd N [--tty --rows R --cols C] [--stdin]
-//                 [--buffer BYTES] [--detach] -- CMD ARGS...
-// --detach: the keeper goes on in a child of its own and the process its starter made ends at
-// once, so that no starter collects keepers as its children.
+//                 [--buffer BYTES] -- CMD ARGS...
+// The keeper goes on in a child of its own and the process its starter made ends at once, so
+// that no starter collects keepers as its children.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,6 @@
 
 int main(int argc, char** argv) {
   gdn::attach::KeeperOptions o;
-  bool detach = false;
   int i = 1;
   for (; i < argc; ++i) {
     const char* a = argv[i];
@@ -39,8 +38,6 @@ int main(int argc, char** argv) {
       o.console_fd = atoi(value());
     } else if (strcmp(a, "--stdin") == 0) {
       o.stdin = true;
-    } else if (strcmp(a, "--detach") == 0) {
-      detach = true;
     } else if (strcmp(a, "--buffer") == 0) {
       o.buffer_limit = strtoull(value(), nullptr, 10);
     } else {
@@ -53,13 +50,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "attach-keeper: run by `attach run`, not by hand\n");
     return 2;
   }
-  if (detach) {
-    pid_t keeper = fork();
-    if (keeper < 0) {
-      perror("attach-keeper: fork");
-      return 1;  // the report pipe closes unanswered: the starter says so
-    }
-    if (keeper > 0) _exit(0);
+  pid_t keeper = fork();
+  if (keeper < 0) {
+    perror("attach-keeper: fork");
+    return 1;  // the report pipe closes unanswered: the starter says so
   }
+  if (keeper > 0) _exit(0);
   return gdn::attach::RunKeeper(o);
 }
