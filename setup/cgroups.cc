@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -264,6 +265,94 @@ absl::StatusOr<std::string> DescribeSubtree(const CgroupLayout& layout, const Cg
                     words.empty() ? "none" : absl::StrJoin(words, " "));
   }
   return out;
+}
+
+namespace {
+
+constexpr char kFavorDynmods[] = "favordynmods";
+
+// A mountinfo field with its octal escapes (\040 for a space...) undone.
+std::string Unescape(absl::string_view field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3') {
+      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                      (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+// Reconfigures the cgroup2 superblock with its present options, favordynmods on or off.
+absl::Status ReconfigureCgroup2(const Cgroup2Mount& m, bool favordynmods) {
+  UniqueFd fd(fspick(AT_FDCWD, m.path.c_str(),
+                     FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT | FSPICK_SYMLINK_NOFOLLOW));
+  if (!fd.valid()) return ErrnoError(errno, "fspick", m.path);
+  // A reconfiguration sets every flag of the superblock: the others are given again as they are.
+  for (const std::string& o : m.super_options) {
+    if (o == "rw" || o == "ro" || o == kFavorDynmods) continue;
+    if (fsconfig(fd.get(), FSCONFIG_SET_FLAG, o.c_str(), nullptr, 0) != 0) {
+      return ErrnoError(errno, absl::StrCat("fsconfig ", o), m.path);
+    }
+  }
+  if (favordynmods && fsconfig(fd.get(), FSCONFIG_SET_FLAG, kFavorDynmods, nullptr, 0) != 0) {
+    if (errno == EINVAL) return absl::UnimplementedError("this kernel does not know it");
+    return ErrnoError(errno, absl::StrCat("fsconfig ", kFavorDynmods), m.path);
+  }
+  if (fsconfig(fd.get(), FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0) {
+    return ErrnoError(errno, "reconfigure", m.path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Cgroup2Mount> FindCgroup2Mount() {
+  ASSIGN_OR_RETURN(std::string info, ReadFile("/proc/self/mountinfo"));
+  Cgroup2Mount found;
+  for (absl::string_view line : absl::StrSplit(info, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    size_t dash = 0;
+    while (dash < f.size() && f[dash] != "-") ++dash;
+    if (f.size() < 5 || dash + 3 >= f.size() || f[dash + 1] != "cgroup2") continue;
+    found.path = Unescape(f[4]);
+    found.super_options = absl::StrSplit(f[dash + 3], ',', absl::SkipEmpty());
+    found.favordynmods = std::find(found.super_options.begin(), found.super_options.end(),
+                                   kFavorDynmods) != found.super_options.end();
+    break;  // every cgroup2 mount shows the one superblock
+  }
+  return found;
+}
+
+absl::StatusOr<std::string> EnsureFavorDynmods(std::vector<Action>* actions) {
+  ASSIGN_OR_RETURN(Cgroup2Mount m, FindCgroup2Mount());
+  if (m.path.empty()) {
+    return std::string("no cgroup2 mount: moving a process into a cgroup waits out an RCU grace period");
+  }
+  if (m.favordynmods) return absl::StrCat("on (", m.path, ")");
+  absl::Status s = ReconfigureCgroup2(m, true);
+  if (absl::IsUnimplemented(s)) return absl::StrCat("off: ", s.message());  // before 6.0, or no fspick
+  RETURN_IF_ERROR(s);
+  Action a;
+  a.set_kind(Action::MOUNT_OPTION);
+  a.set_path(m.path);
+  a.set_value(kFavorDynmods);
+  actions->push_back(a);
+  ASSIGN_OR_RETURN(m, FindCgroup2Mount());
+  if (!m.favordynmods) return absl::InternalError(absl::StrCat("favordynmods did not stick on ", a.path()));
+  return absl::StrCat("on (", m.path, ")");
+}
+
+absl::StatusOr<std::string> UndoFavorDynmods(const Action& a) {
+  ASSIGN_OR_RETURN(Cgroup2Mount m, FindCgroup2Mount());
+  if (m.path.empty() || !m.favordynmods) return absl::StrCat("already off (", a.path(), ")");
+  RETURN_IF_ERROR(ReconfigureCgroup2(m, false));
+  ASSIGN_OR_RETURN(m, FindCgroup2Mount());
+  if (m.favordynmods) return std::string("still on: the kernel keeps it (CONFIG_CGROUP_FAVOR_DYNMODS)");
+  return absl::StrCat("turned off (", a.path(), ")");
 }
 
 absl::StatusOr<std::string> UndoCgroupAction(const Action& a) {

@@ -62,6 +62,29 @@ absl::Status EnsureCgroups(const CgroupLayout& layout, uid_t uid, gid_t gid,
 // mems; on v2 the controllers its children get.
 absl::StatusOr<std::string> DescribeSubtree(const CgroupLayout& layout, const CgroupSubtree& s);
 
+// cgroup2's "favordynmods" (Linux 6.0+). Every move of a process into a cgroup (the container's
+// init joining its cgroups, each process exec'd into it) takes the kernel's global
+// cgroup_threadgroup_rwsem for writing, which waits out an RCU grace period (~10 ms here) unless
+// a move happened within the last one. With favordynmods the lock stays in its writer-friendly
+// state: moves cost microseconds, forks and exits a few atomic operations more. The flag
+// belongs to the one cgroup2 superblock and acts for the v1 hierarchies too, so it is set on
+// the host's cgroup2 mount (v2: the root; hybrid: <root>/unified); a host without one keeps
+// the slow moves. Setup turns it on (action MOUNT_OPTION), undo turns it off again.
+struct Cgroup2Mount {
+  std::string path;                        // "" when the host has no cgroup2 mount
+  std::vector<std::string> super_options;  // as /proc/self/mountinfo lists them
+  bool favordynmods = false;
+};
+absl::StatusOr<Cgroup2Mount> FindCgroup2Mount();
+
+// Turns favordynmods on, appending the action, where there is a cgroup2 mount and it is off.
+// A kernel that does not know the option leaves it off: no error. Returns the state for the
+// output.
+absl::StatusOr<std::string> EnsureFavorDynmods(std::vector<Action>* actions);
+
+// Reverts a MOUNT_OPTION action: favordynmods off again (if still on).
+absl::StatusOr<std::string> UndoFavorDynmods(const Action& action);
+
 // Reverts a CGROUP action (removes the subtree with any cgroups made inside it, deepest
 // first; Unavailable, exit 8, while one still holds processes) or a CGROUP_CONTROLLERS one.
 absl::StatusOr<std::string> UndoCgroupAction(const Action& action);

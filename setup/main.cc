@@ -18,7 +18,10 @@
 //    the settings of the record (else exit 4: --undo first). A failed check changes nothing.
 //  - cgroups: gdn-U in each v1 hierarchy (memory, cpu, cpuacct, cpuset, pids, blkio,
 //    devices, freezer; memory, cpu and pids required) or on v2 <root>/gdn-U, delegated. On
-//    this hybrid kind of host the empty cgroup2 at <root>/unified is left alone (cgroups.h).
+//    this hybrid kind of host the empty cgroup2 at <root>/unified is left alone (cgroups.h),
+//    but for its superblock's favordynmods, turned on (Linux 6.0+) so that moving a process
+//    into a cgroup does not wait out an RCU grace period (~10 ms) each time; undo turns it
+//    off again when no other user's record remains (cgroups.h).
 //  - folders: depot (/var/lib/gdn/U/depot), store (/var/lib/gdn/U/store), run folder
 //    (/run/gdn/U) owned U:G mode 0700; missing parents root 0755.
 //  - helpers: idmap, and netns where one is built (else "helper netns: not built,

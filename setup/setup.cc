@@ -280,6 +280,8 @@ absl::Status Act(const SetupOptions& o, const Plan& plan, std::vector<Action>* d
   for (const std::string& c : plan.cgroups.missing) {
     report->Add("cgroup", c, "controller not mounted, skipped");
   }
+  ASSIGN_OR_RETURN(std::string favor, EnsureFavorDynmods(done));
+  report->Add("cgroup option", "favordynmods", favor);
 
   // The user's folders, then root's.
   auto folder = [&](const std::string& path, uid_t uid, gid_t gid, mode_t mode) -> absl::Status {
@@ -466,6 +468,12 @@ absl::StatusOr<std::string> UndoAction(const Action& a, const std::string& iptab
     }
     case Action::SUBID:
       return UndoSubidAction(a);
+    case Action::MOUNT_OPTION:
+      // Global, like ip_forward: it stays while another user's setup remains.
+      if (!others.empty()) {
+        return absl::StrCat("kept: the setup of uid ", others[0].uid(), " has it");
+      }
+      return UndoFavorDynmods(a);
     default:
       return absl::InvalidArgumentError(absl::StrCat("unknown action kind ", a.kind()));
   }
@@ -492,6 +500,8 @@ std::pair<std::string, std::string> Name(const Action& a) {
       return {"sysctl", a.path()};
     case Action::SUBID:
       return {"subid", a.path()};
+    case Action::MOUNT_OPTION:
+      return {"cgroup option", a.value()};
     default:
       return {"action", a.path()};
   }

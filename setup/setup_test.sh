@@ -37,6 +37,9 @@ out=$work/out
 forward_before=$(sysctl -n net.ipv4.ip_forward)
 unified_before=$(cat "$cgroot/unified/cgroup.subtree_control" 2>/dev/null)
 tmpuser="" tmpuid=""
+# The options of the cgroup2 superblock (favordynmods among them), "" without a cgroup2 mount.
+cgroup2_options() { awk '{ for (i = 1; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $(i + 3); exit } break } }' /proc/self/mountinfo; }
+cgroup2_before=$(cgroup2_options)
 
 cleanup() {
   for dir in etc etc-v2 etc-tmp; do
@@ -59,6 +62,9 @@ cleanup() {
       while read -r c; do iptables -w -t $t -F "$c"; iptables -w -t $t -X "$c"; done
   done
   sysctl -qw net.ipv4.ip_forward="$forward_before"
+  if [[ ,$(cgroup2_options), == *,favordynmods,* && ,$cgroup2_before, != *,favordynmods,* ]]; then
+    echo "setup_test: favordynmods left on the cgroup2 superblock (setup --undo failed)" >&2
+  fi
   if [[ -n "$tmpuser" ]]; then
     sed -i "/^$tmpuser:/d" /etc/subuid /etc/subgid
     userdel "$tmpuser" 2>/dev/null
@@ -81,6 +87,7 @@ snapshot() {
   echo "== iptables"
   for t in filter nat; do iptables-save -t $t | grep -F -- "$mark" | sed "s/^/$t /"; done
   echo "== sysctl"; sysctl -n net.ipv4.ip_forward
+  echo "== cgroup2 superblock options"; cgroup2_options
   echo "== files"
   find "$work" -mindepth 1 \( -path "$work/bin*" -o -path "$out" \) -prune -o -printf '%p %U:%G %m %s\n' | sort
   echo "== subids"; sha256sum /etc/subuid /etc/subgid
@@ -213,6 +220,13 @@ done
 check "one masquerade rule for the subnet's traffic to elsewhere" \
   test "$(iptables-save -t nat | grep -c -- "-A ${prefix}postrouting -s 10.253.0.0/24 ! -d 10.253.0.0/24 -j MASQUERADE")" = 1
 check "ip_forward is 1" test "$(sysctl -n net.ipv4.ip_forward)" = 1
+if [[ -n $cgroup2_before ]]; then
+  # Linux 6.0+ knows it; an older kernel leaves it off and says so.
+  check "cgroup2 favordynmods on, the other superblock options kept" python3 -c "
+before, now = set('$cgroup2_before'.split(',')), set('$(cgroup2_options)'.split(','))
+assert now == before | {'favordynmods'} or ('off: ' in open('$out/run1').read() and now == before), (before, now)"
+  check "the output says favordynmods is on" grep -qE "^cgroup option favordynmods: (on|off: this kernel)" "$out/run1"
+fi
 check "the output says netns was installed" grep -qF "helper $work/lib/netns: owned by 0:0, mode 4755" "$out/run1"
 check "one line per item" test "$(grep -cv '^[a-z][a-z ]* [^ ]*.*: ' "$out/run1")" = 0
 
@@ -268,6 +282,7 @@ cat "$out/undo"
 check "undo returns the host to the state before" diff "$out/before" <(snapshot)
 check "a folder that existed before is given back, not removed" test "$(stat -c '%u:%g %a' "$work/var/store")" = "0:0 755"
 check "ip_forward is back" test "$(sysctl -n net.ipv4.ip_forward)" = "$forward_before"
+check "the cgroup2 superblock options are back" test "$(cgroup2_options)" = "$cgroup2_before"
 check "no chain of the prefix is left" bash -c "! iptables-save | grep -qF -- '$prefix'"
 "$setup" --undo --rootless-uid "$uid" --config-dir "$work/etc" >"$out/undo2" 2>&1
 check "a second undo exits 0 and finds nothing" grep -q "absent, nothing to undo" "$out/undo2"
