@@ -621,17 +621,19 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   Json r = record.ok() ? *record : Json::object();
   r["state"] = "destroying";
   (void)Save(handle, r);
-  // The steps that do not depend on each other run at once. The network's down (it keeps
-  // the container's network namespace by a bind mount, so the container may go meanwhile):
+  // The init goes first, and with it every process of its pid namespace. Then the steps that
+  // do not depend on each other run at once: the network's down (netns leaves the interface
+  // of an ended container to the kernel, which removes it with the network namespace, instead
+  // of waiting out its deletion), the image's delete (nothing writes into the root filesystem
+  // any more), and the runtime's delete.
+  bool init_gone = KillInit(handle);
   std::atomic<bool> network_down{false};
   std::thread network;
   if (r.value("network_up", false)) network = std::thread([&] { network_down = NetworkDown(handle); });
-  // Once the init is gone (and with it every process of its pid namespace), nothing writes
-  // into the root filesystem: the image goes while the runtime deletes the container.
   bool image_asked = r.value("image_made", false) || r.value("image_asked", false);
   std::atomic<bool> image_deleted{false};
   std::thread image;
-  if (image_asked && KillInit(handle)) image = std::thread([&] { image_deleted = DeleteImage(handle); });
+  if (image_asked && init_gone) image = std::thread([&] { image_deleted = DeleteImage(handle); });
   // spawn delete --force freezes the container's cgroup, kills everything in it and removes it.
   absl::StatusOr<SubprocessResult> deleted = Exec(Runtime({"delete", "--force", handle}));
   if (deleted.ok() && deleted->ok()) r["container_deleted"] = true;

@@ -24,6 +24,7 @@
 #include "lib/file.h"
 #include "lib/gojson.h"
 #include "lib/names.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 #include "netns/cni.h"
 #include "netns/config.h"
@@ -92,6 +93,17 @@ void UnbindNetns(const std::string& path) {
   for (int i = 0; i < 8 && umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0; ++i) {
   }
   unlink(path.c_str());
+}
+
+// Has the container's init, the pid namespace's, ended (gone, a zombie, or its pid another
+// process's now)? Its namespace's processes all ended before it did (the kernel kills and
+// reaps them as the init exits).
+bool InitEnded(const ContainerState& c) {
+  if (!c.pid_namespace_init() || c.pid_start_time() == 0 || c.pid() <= 0 || c.pid() > INT_MAX) {
+    return false;
+  }
+  ProcessStart now = ReadProcessStart(static_cast<pid_t>(c.pid()));
+  return now.start_time != c.pid_start_time() || !now.running;
 }
 
 std::string RouteLocalnetPath(const std::string& bridge) {
@@ -266,6 +278,12 @@ absl::Status Network::TearDown(State* state, const std::string& handle) {
       (void)session->Send(removal);
     }
   }
+  // A container whose processes have all ended: its network namespace goes with the bind
+  // mount, and the kernel removes the interface with it (after this returns; deleting it here
+  // would wait out RCU grace periods, ~15 ms). The DEL then gets no namespace and only gives
+  // back the address, as CNI has it for a namespace that is gone. A process that joined the
+  // namespace alone (setns) keeps it, and the interface, until it leaves.
+  if (!c->netns_path().empty() && InitEnded(*c)) UnbindNetns(c->netns_path());
   absl::Status cni_status = absl::OkStatus();
   if (!c->cni_config().empty()) {
     absl::StatusOr<NetworkList> list = ParseNetworkConfig(c->cni_config());
@@ -328,6 +346,8 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   c->set_handle(handle);
   c->set_owner_uid(caller_);
   c->set_pid(in.pid());
+  c->set_pid_namespace_init(target.facts.pid_ns_init);
+  c->set_pid_start_time(target.facts.start_time);
   c->set_chain_id(UniqueChainId(state, base_.prefix, handle));
   c->set_netns_path(absl::StrCat(config_.bind_mount_dir(), "/", handle));
   c->set_cni_config(SerializeNetworkList(list));

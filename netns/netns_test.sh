@@ -286,6 +286,51 @@ run "$RCONF" down r4 null
 check "root: down after the container died succeeds" test "$rc" = 0
 check "root: ... and leaves nothing" rleft
 
+# Down when the container was the init of its own pid namespace and has ended: its processes
+# all ended with it, so netns leaves the interface to the kernel, which removes it with the
+# namespace once the bind mount is gone. A process that joined the network namespace alone
+# keeps it (and the interface) until it ends; its address is given back at once.
+pid_container() {  # a root container whose process is the init of a pid namespace; pid in $last
+  unshare --net --pid --fork --kill-child sleep 1000 &
+  pids+=("$!")
+  last=
+  for _ in $(seq 1 200); do
+    last=$(cat /proc/$!/task/$!/children 2>/dev/null | awk '{print $1}')
+    [[ -n $last ]] && wait_netns "$last" && return 0
+    sleep 0.01
+  done
+  return 1
+}
+ports_gone() {  # BRIDGE: within 5 s, no port left on it
+  for _ in $(seq 1 250); do [[ $(ip -o link show master "$1" 2>/dev/null | wc -l) == 0 ]] && return 0; sleep 0.02; done
+  return 1
+}
+pid_container; c6=$last
+run "$RCONF" up r6 "{\"Pid\":$c6}"
+check "root: up of a pid namespace's init succeeds" test "$rc" = 0
+kill -9 "$c6"
+for _ in $(seq 1 200); do [[ -d /proc/$c6 ]] || break; sleep 0.01; done
+run "$RCONF" down r6 null
+check "root: down after a pid namespace's init ended succeeds" test "$rc" = 0
+check "root: ... its interface goes with the namespace" ports_gone "$RBR"
+check "root: ... and nothing is left" rleft
+pid_container; c7=$last
+run "$RCONF" up r7 "{\"Pid\":$c7}"
+nsenter --net=/proc/"$c7"/ns/net sleep 1000 &
+holder=$!
+pids+=("$holder")
+wait_netns "$holder"
+kill -9 "$c7"
+for _ in $(seq 1 200); do [[ -d /proc/$c7 ]] || break; sleep 0.01; done
+run "$RCONF" down r7 null
+check "root: down with a process left in the ended container's network namespace succeeds" test "$rc" = 0
+check "root: ... its address is given back, its rules, mount and state gone" \
+  test "$(leftovers "$RBR" "$RNET" "$RPFX" "$work/ipam-root" "$RSTATE" | grep -v '^ports:')" = "$(printf 'addresses: 0\nrules: 0\nmounts: 0\nstate: 0\nroute_localnet: 0')"
+check "root: ... the interface stays while that process is in the namespace" \
+  test "$(ip -o link show master "$RBR" 2>/dev/null | wc -l)" = 1
+kill -9 "$holder"; wait "$holder" 2>/dev/null
+check "root: ... and goes when it ends" ports_gone "$RBR"
+
 # DEL after the configuration changed: the cached one is used.
 container; c5=$last
 run "$RCONF" up r5 "{\"Pid\":$c5}"

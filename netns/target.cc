@@ -56,6 +56,13 @@ absl::StatusOr<Target> OpenTarget(pid_t pid) {
   if (!status.ok()) return Gone(pid);
   bool have_uid = false;
   for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+    if (absl::ConsumePrefix(&line, "NSpid:")) {
+      // Its pid in each pid namespace, outermost first: 1 last, in a nested one, is an init.
+      std::vector<absl::string_view> ids =
+          absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      t.facts.pid_ns_init = ids.size() >= 2 && ids.back() == "1";
+      continue;
+    }
     if (!absl::ConsumePrefix(&line, "Uid:")) continue;
     std::vector<absl::string_view> ids =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
@@ -90,7 +97,16 @@ absl::StatusOr<Target> OpenTarget(pid_t pid) {
   // The folder is still that process's: reading through it now fails if the pid was reused.
   raw = openat(dir.get(), "stat", O_RDONLY | O_CLOEXEC);
   if (raw < 0) return ProcError(errno, pid, "the stat");
-  close(raw);
+  UniqueFd stat_fd(raw);
+  absl::StatusOr<std::string> stat_line = ReadAll(stat_fd.get());
+  if (!stat_line.ok()) return Gone(pid);
+  // Field 22, counted after the ")" that ends the command name (field 2).
+  size_t paren = stat_line->rfind(')');
+  if (paren != std::string::npos) {
+    std::vector<absl::string_view> fields = absl::StrSplit(
+        absl::string_view(*stat_line).substr(paren + 1), ' ', absl::SkipEmpty());
+    if (fields.size() > 19) (void)absl::SimpleAtoi(fields[19], &t.facts.start_time);
+  }
   return t;
 }
 

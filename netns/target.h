@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/fd.h"
@@ -20,6 +22,8 @@ struct TargetFacts {
   uid_t userns_owner = 0;   // NS_GET_OWNER_UID of its user namespace
   uid_t netns_owner = 0;    // the owner of the user namespace that owns its network namespace
   bool host_netns = false;  // it is in the network namespace of pid 1 or of netns itself
+  bool pid_ns_init = false;  // it is the init (pid 1) of a pid namespace of its own
+  uint64_t start_time = 0;   // field 22 of /proc/PID/stat, to tell it from a later process
 };
 
 struct Target {
