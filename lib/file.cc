@@ -41,6 +41,18 @@ absl::Status WriteFileAtomic(absl::string_view path, absl::string_view data, mod
   if (!written.ok()) return Annotate(written, absl::StrCat("writing '", tmp, "'"));
   if (sync && ::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", tmp);
   fd.Reset();
+  if (!sync) {
+    // A file renamed over another makes ext4 write the new one out at once (its guard for
+    // replace-by-rename, auto_da_alloc) and free the old one's blocks: with online discard a
+    // synchronous trim, ~0.5 ms a write here. Exchanged instead (atomically too), the old
+    // content is left under the temporary name and removed with it (by remove_tmp), and a
+    // short-lived file need never reach the disk.
+    struct stat st;
+    if (::lstat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+      return absl::OkStatus();
+    }
+  }
   if (::rename(tmp.c_str(), target.c_str()) != 0) return ErrnoError(errno, "rename", target);
   std::move(remove_tmp).Cancel();
   if (!sync) return absl::OkStatus();

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,40 @@ TEST(WriteFileAtomic, FailureLeavesTheOldFileAndNoTemporary) {
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(List(dir.path()), std::vector<std::string>{"sub"});
   EXPECT_FALSE(WriteFileAtomic(dir.Join("missing/f"), "x").ok());
+}
+
+// Runtime state (no fsync) replaces by exchange: the same outcome, the old content's inode
+// gone, the mode the new one's; a folder or a symlink in the way is dealt with as by rename.
+TEST(WriteFileAtomic, ProcessCrashDurabilityReplacesLikeRename) {
+  testing::TempDir dir;
+  std::string path = dir.Join("state.json");
+  ASSERT_TRUE(WriteFileAtomic(path, "first", 0644, Durability::kProcessCrash).ok());
+  struct stat before;
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  ASSERT_TRUE(WriteFileAtomic(path, "second, longer", 0600, Durability::kProcessCrash).ok());
+  EXPECT_EQ(*ReadFile(path), "second, longer");
+  struct stat after;
+  ASSERT_EQ(stat(path.c_str(), &after), 0);
+  EXPECT_NE(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_mode & 0777, 0600u);
+  EXPECT_EQ(List(dir.path()), std::vector<std::string>{"state.json"});
+
+  std::string sub = dir.Join("sub");
+  ASSERT_EQ(mkdir(sub.c_str(), 0755), 0);
+  EXPECT_FALSE(WriteFileAtomic(sub, "x", 0644, Durability::kProcessCrash).ok());
+  struct stat st;
+  ASSERT_EQ(lstat(sub.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+
+  std::string link = dir.Join("link");
+  ASSERT_EQ(symlink("state.json", link.c_str()), 0);
+  ASSERT_TRUE(WriteFileAtomic(link, "own", 0644, Durability::kProcessCrash).ok());
+  ASSERT_EQ(lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(*ReadFile(path), "second, longer");
+  std::vector<std::string> names = List(dir.path());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"link", "state.json", "sub"}));
 }
 
 TEST(MakeDirs, MakesParentsAndAcceptsExisting) {
