@@ -17,6 +17,7 @@
 // a unix socket of mode 0600 ($XDG_RUNTIME_DIR/gdn.sock, else /tmp/gdn-<uid>/gdn.sock); on
 // TCP only when --bind-ip is given.
 #include <arpa/inet.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,12 @@ absl::Status ServerMain(const std::vector<std::string>& args) {
   if (!f.positional.empty()) return UsageError("gdn server takes flags only");
   BackendOptions o;
   uid_t uid = geteuid();
+  // Each child (image-store, spawn, attach-keeper...) looks its user's name up as it starts
+  // (glog does, for log file names), a read of nsswitch.conf and passwd, unless USER says it:
+  // said once here for all of them.
+  if (getenv("USER") == nullptr) {
+    if (struct passwd* pw = getpwuid(uid); pw != nullptr) setenv("USER", pw->pw_name, 1);
+  }
   // The seed's --skip-setup: `sudo gdn setup` prepared this host; check that it did, for us.
   if (f.Bool("skip-setup") && uid != 0) {
     RETURN_IF_ERROR(setup::CheckSetup(uid, f.Get("setup-config-dir", setup::kDefaultConfigDir)));

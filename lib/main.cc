@@ -65,6 +65,14 @@ void EnsureStdioOpen() {
   }
 }
 
+// Ends the process once its output is out, without running static destructors: they free
+// what the kernel takes back anyway (protobuf's descriptor tables alone cost a short-lived
+// binary a few hundred microseconds), and no thread still running can trip over them.
+[[noreturn]] void Finish(int code) {
+  fflush(nullptr);
+  _exit(code);
+}
+
 constexpr const char* kRefusedInSetuid[] = {"flagfile", "fromenv",  "tryfromenv",
                                             "undefok",  "log_dir",  "log_link"};
 
@@ -92,7 +100,7 @@ int RunMain(int argc, char** argv, absl::string_view usage, const MainBody& body
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::Status status = body(args);
   Report(program, status);
-  return ExitCodeFor(status);
+  Finish(ExitCodeFor(status));
 }
 
 int RunCommandMain(int argc, char** argv, const MainBody& body) {
@@ -103,7 +111,7 @@ int RunCommandMain(int argc, char** argv, const MainBody& body) {
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::Status status = body(args);
   Report(program, status);
-  return ExitCodeFor(status);
+  Finish(ExitCodeFor(status));
 }
 
 int RunSetuidMain(int argc, char** argv, absl::string_view usage, const MainBody& body) {
@@ -152,7 +160,7 @@ int RunSetuidMain(int argc, char** argv, absl::string_view usage, const MainBody
   google::InitGoogleLogging(argc > 0 ? argv[0] : "gdn");
   absl::Status status = body(args);
   Report(program, status);
-  return ExitCodeFor(status);
+  Finish(ExitCodeFor(status));
 }
 
 }  // namespace gdn
