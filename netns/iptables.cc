@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -206,9 +207,37 @@ absl::Status Iptables::EnsureBaseChains() {
   absl::StatusOr<std::string> filter = Run({kSave, "-t", "filter"}, "");
   absl::StatusOr<std::string> nat = Run({kSave, "-t", "nat"}, "");
   absl::Status status = filter.ok() ? nat.status() : filter.status();
-  if (status.ok()) status = Restore(MissingBaseChains(base_, *filter, *nat));
+  if (status.ok()) {
+    Batch missing = MissingBaseChains(base_, *filter, *nat);
+    for (const std::string& subnet : guarded_) {
+      missing.Append(MissingSubnetGuard(base_, subnet, overlay_, *filter));
+    }
+    status = Restore(missing);
+  }
   lock_file_ = std::move(saved_lock);
   return status;
+}
+
+absl::Status Iptables::EnsureSubnetGuard(const std::string& subnet, const std::string& overlay) {
+  // Under the lock for the whole read-then-write (as EnsureBaseChains).
+  ASSIGN_OR_RETURN(UniqueFd lock, TakeLock(lock_file_));
+  std::string saved_lock = std::move(lock_file_);
+  lock_file_.clear();
+  absl::Cleanup relock = [&] { lock_file_ = std::move(saved_lock); };
+  ASSIGN_OR_RETURN(std::string filter, Run({kSave, "-t", "filter"}, ""));
+  if (filter.find(absl::StrCat("\n:", base_.forward(), " ")) == std::string::npos) {
+    ASSIGN_OR_RETURN(std::string nat, Run({kSave, "-t", "nat"}, ""));
+    RETURN_IF_ERROR(Restore(MissingBaseChains(base_, filter, nat)));
+    ASSIGN_OR_RETURN(filter, Run({kSave, "-t", "filter"}, ""));
+  }
+  Batch missing = MissingSubnetGuard(base_, subnet, overlay, filter);
+  if (missing.empty()) return absl::OkStatus();
+  return Restore(missing);
+}
+
+absl::StatusOr<bool> Iptables::SubnetGuarded(const std::string& subnet, const std::string& overlay) {
+  ASSIGN_OR_RETURN(std::string filter, Run({kSave, "-t", "filter"}, ""));
+  return MissingSubnetGuard(base_, subnet, overlay, filter).empty();
 }
 
 bool Iptables::ChainExists(const char* table, const std::string& chain) {

@@ -71,8 +71,21 @@ class Iptables {
   // Removes with one batch, or sweeps when that fails.
   void Remove(const Batch& removal);
 
-  // Creates the base chains and their jumps from the built-in chains where missing.
+  // Creates the base chains and their jumps from the built-in chains where missing, and
+  // completes the guards of the subnets given to KnowGuards (a P forward made again holds
+  // none, and the containers without rules of those subnets rely on them).
   absl::Status EnsureBaseChains();
+  // The subnets whose guards netns made (the state's), with the overlay network.
+  void KnowGuards(std::vector<std::string> subnets, std::string overlay) {
+    guarded_ = std::move(subnets);
+    overlay_ = std::move(overlay);
+  }
+
+  // Makes the guard of `subnet` complete (rules.h), and the base chains where missing: a read
+  // of iptables-save and, when something is missing, one batch.
+  absl::Status EnsureSubnetGuard(const std::string& subnet, const std::string& overlay);
+  // Whether that guard is all there.
+  absl::StatusOr<bool> SubnetGuarded(const std::string& subnet, const std::string& overlay);
 
   // Whether a chain exists (iptables -S CHAIN).
   bool ChainExists(const char* table, const std::string& chain);
@@ -82,6 +95,8 @@ class Iptables {
 
   BaseChains base_;
   std::string lock_file_;
+  std::vector<std::string> guarded_;
+  std::string overlay_;
 };
 
 }  // namespace gdn::netns

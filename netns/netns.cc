@@ -168,6 +168,11 @@ class Network {
   // Undoes everything made for `handle` and removes it from `state` (kept, marked, when the
   // CNI DEL failed, so that another down can try again).
   absl::Status TearDown(State* state, const std::string& handle);
+  // The state, whose guarded subnets the iptables runs then know (to make them again with
+  // base chains that went missing).
+  absl::StatusOr<State> Load(const StateFile& store);
+  // Whether netns made the guard of `subnet` (state.guarded_subnets).
+  bool Guarded(const State& state, const std::string& subnet) const;
 
   const Config& config_;
   uid_t caller_;
@@ -232,6 +237,21 @@ absl::StatusOr<PortMapping> Network::Reserve(State* state, const PortMapping& wa
   }
   m.set_container_port(want.container_port() == 0 ? m.host_port() : want.container_port());
   return m;
+}
+
+absl::StatusOr<State> Network::Load(const StateFile& store) {
+  ASSIGN_OR_RETURN(State state, store.Load());
+  std::string overlay;
+  if (std::optional<Cidr> o = ParseCidr(config_.overlay_network())) overlay = o->Network();
+  iptables_.KnowGuards({state.guarded_subnets().begin(), state.guarded_subnets().end()}, overlay);
+  return state;
+}
+
+bool Network::Guarded(const State& state, const std::string& subnet) const {
+  for (const std::string& s : state.guarded_subnets()) {
+    if (s == subnet) return true;
+  }
+  return false;
 }
 
 bool Network::RecordGuard(State* state, const std::string& bridge) {
@@ -337,7 +357,7 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   RETURN_IF_ERROR(cni_.CheckPlugins(list));
   RETURN_IF_ERROR(PrepareMountDir(config_.bind_mount_dir(), caller_));
   ASSIGN_OR_RETURN(StateFile store, LockState());
-  ASSIGN_OR_RETURN(State state, store.Load());
+  ASSIGN_OR_RETURN(State state, Load(store));
   if (FindContainer(&state, handle) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("handle ", handle, " already has a network"));
   }
@@ -351,7 +371,10 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   c->set_chain_id(UniqueChainId(state, base_.prefix, handle));
   c->set_netns_path(absl::StrCat(config_.bind_mount_dir(), "/", handle));
   c->set_cni_config(SerializeNetworkList(list));
-  c->set_filter_installed(true);  // the egress chain is made while the CNI ADD runs
+  // A container with net-out rules gets its own egress chain, made while the CNI ADD runs;
+  // one without relies on its subnet's guard (rules.h) and needs no rule of its own.
+  bool own_chain = !rules.empty();
+  c->set_filter_installed(own_chain);
   for (const PortMapping& want : in.netin()) {
     ASSIGN_OR_RETURN(PortMapping m, Reserve(&state, want));
     *c->add_port_mappings() = m;
@@ -365,9 +388,13 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   // iptables-restore starts now and makes the egress chain (which needs no address) while the
   // CNI ADD runs; it gets the rest after. (Declared after `undo`: it must end before a
   // teardown takes the lock again.)
-  ASSIGN_OR_RETURN(std::unique_ptr<Iptables::Session> session, iptables_.Begin());
-  Batch created = CreateEgress(RulesOf(*c), rules);
-  RETURN_IF_ERROR(session->Send(created));
+  std::unique_ptr<Iptables::Session> session;
+  Batch created;
+  if (own_chain) {
+    ASSIGN_OR_RETURN(session, iptables_.Begin());
+    created = CreateEgress(RulesOf(*c), rules);
+    RETURN_IF_ERROR(session->Send(created));
+  }
   RETURN_IF_ERROR(BindNetns(c->netns_path(), target.netns.get()));
   RuntimeConf rt;
   rt.container_id = handle;
@@ -388,7 +415,11 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   RETURN_IF_ERROR(store.Save(state));
 
   ContainerRules r = RulesOf(*c);
-  Batch batch = HookEgress(r), batch_undo = RemoveEgress(r);
+  Batch batch, batch_undo;
+  if (own_chain) {
+    batch = HookEgress(r);
+    batch_undo = RemoveEgress(r);
+  }
   if (c->nat_installed()) {
     batch.Append(InstallIngress(r, rt.port_mappings));
     batch_undo.Append(RemoveIngress(r));
@@ -397,7 +428,17 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
     batch.Append(AddLocalnetGuard(base_, c->host_interface()));
     batch_undo.Append(RemoveLocalnetGuard(base_, c->host_interface()));
   }
-  RETURN_IF_ERROR(iptables_.Apply(created, batch, batch_undo, std::move(session)));
+  if (session != nullptr) {
+    RETURN_IF_ERROR(iptables_.Apply(created, batch, batch_undo, std::move(session)));
+  } else if (!batch.empty()) {
+    RETURN_IF_ERROR(iptables_.Apply(batch, batch_undo));
+  }
+  if (!own_chain && !Guarded(state, r.subnet)) {
+    // The first container of its subnet without rules: the guard, once.
+    RETURN_IF_ERROR(iptables_.EnsureSubnetGuard(r.subnet, r.overlay));
+    state.add_guarded_subnets(r.subnet);
+    RETURN_IF_ERROR(store.Save(state));
+  }
   if (new_guard) RETURN_IF_ERROR(WriteSysctl(RouteLocalnetPath(c->host_interface()), "1"));
   std::move(undo).Cancel();
 
@@ -416,7 +457,7 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
 
 absl::StatusOr<std::string> Network::Down(const std::string& handle) {
   ASSIGN_OR_RETURN(StateFile store, LockState());
-  ASSIGN_OR_RETURN(State state, store.Load());
+  ASSIGN_OR_RETURN(State state, Load(store));
   absl::StatusOr<ContainerState*> c = Owned(&state, handle, /*need_up=*/false);
   if (absl::IsNotFound(c.status())) return std::string();  // nothing (left) to undo
   if (!c.ok()) return c.status();
@@ -430,7 +471,7 @@ absl::StatusOr<std::string> Network::NetIn(const std::string& handle, absl::stri
   NetInInput in;
   RETURN_IF_ERROR(ParseInput(input, "net-in", &in));
   ASSIGN_OR_RETURN(StateFile store, LockState());
-  ASSIGN_OR_RETURN(State state, store.Load());
+  ASSIGN_OR_RETURN(State state, Load(store));
   ASSIGN_OR_RETURN(ContainerState * c, Owned(&state, handle, /*need_up=*/true));
   if (!in.container_ip().empty() && in.container_ip() != c->container_ip()) {
     return absl::InvalidArgumentError(absl::StrCat("ContainerIP ", in.container_ip(), " is not ",
@@ -479,7 +520,7 @@ absl::StatusOr<std::string> Network::NetOut(const std::string& handle,
                                             const std::vector<NetOutRule>& rules) {
   for (const NetOutRule& r : rules) RETURN_IF_ERROR(ValidateNetOutRule(r));
   ASSIGN_OR_RETURN(StateFile store, LockState());
-  ASSIGN_OR_RETURN(State state, store.Load());
+  ASSIGN_OR_RETURN(State state, Load(store));
   ASSIGN_OR_RETURN(ContainerState * c, Owned(&state, handle, /*need_up=*/true));
   if (!container_ip.empty() && container_ip != c->container_ip()) {
     return absl::InvalidArgumentError(absl::StrCat("container_ip ", container_ip, " is not ",
@@ -487,11 +528,19 @@ absl::StatusOr<std::string> Network::NetOut(const std::string& handle,
   }
   if (rules.empty()) return std::string();
   int before = c->netout_rules_size();
+  bool had_chain = c->filter_installed();
   for (const NetOutRule& r : rules) *c->add_netout_rules() = r;
+  c->set_filter_installed(true);
   RETURN_IF_ERROR(store.Save(state));
-  absl::Status applied = iptables_.Apply(AppendEgress(RulesOf(*c), rules), Batch());
+  ContainerRules cr = RulesOf(*c);
+  // The first rules of a container up without any: its own chain, hooked above the guard.
+  absl::Status applied =
+      had_chain ? iptables_.Apply(AppendEgress(cr, rules), Batch())
+                : iptables_.Apply(InstallEgress(cr, {c->netout_rules().begin(), c->netout_rules().end()}),
+                                  RemoveEgress(cr));
   if (!applied.ok()) {
     c->mutable_netout_rules()->DeleteSubrange(before, c->netout_rules_size() - before);
+    c->set_filter_installed(had_chain);
     (void)store.Save(state);
     return applied;
   }
@@ -500,7 +549,7 @@ absl::StatusOr<std::string> Network::NetOut(const std::string& handle,
 
 absl::StatusOr<std::string> Network::Check(const std::string& handle) {
   ASSIGN_OR_RETURN(StateFile store, LockState());
-  ASSIGN_OR_RETURN(State state, store.Load());
+  ASSIGN_OR_RETURN(State state, Load(store));
   ASSIGN_OR_RETURN(ContainerState * c, Owned(&state, handle, /*need_up=*/true));
   if (!IsNetnsMount(c->netns_path())) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -517,6 +566,14 @@ absl::StatusOr<std::string> Network::Check(const std::string& handle) {
       !iptables_.ChainExists("filter", OutChain(base_.prefix, c->chain_id()))) {
     return absl::FailedPreconditionError(
         absl::StrCat("the egress chain of ", handle, " is missing"));
+  }
+  if (!c->filter_installed()) {
+    ContainerRules r = RulesOf(*c);
+    ASSIGN_OR_RETURN(bool guarded, iptables_.SubnetGuarded(r.subnet, r.overlay));
+    if (!guarded) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the guard of ", r.subnet, " (which ", handle, ", without net-out rules, relies on) is incomplete"));
+    }
   }
   if (c->nat_installed() && !iptables_.ChainExists("nat", InChain(base_.prefix, c->chain_id()))) {
     return absl::FailedPreconditionError(

@@ -122,13 +122,20 @@ refused() { [[ $rc -eq 5 && -n $err ]]; }  # exit 5 with a sentence
 leftovers() {  # BRIDGE NET PREFIX IPAM STATE
   echo "ports: $(ip -o link show master "$1" 2>/dev/null | wc -l)"
   echo "addresses: $(find "$4" -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null | wc -l)"
-  echo "rules: $( { iptables-save -t filter; iptables-save -t nat; } | grep -E "${2//./\\.}\.|$3[oi]-|-i $1 " | grep -vc '^#')"
+  echo "rules: $( { iptables-save -t filter; iptables-save -t nat; } | not_guard "$3" | grep -E "${2//./\\.}\.|$3[oi]-|-i $1 " | grep -vc '^#')"
   echo "mounts: $(grep -cF " $work/" /proc/self/mountinfo)"
   echo "state: $([[ -f $5 ]] && containers_in "$5" || echo 0)"
   echo "route_localnet: $(cat /proc/sys/net/ipv4/conf/"$1"/route_localnet 2>/dev/null || echo none)"
 }
+# A subnet's guard (rules.h) stays, like the base chains: its lines are "-A PREFIXforward -s
+# NETWORK/N" with N < 32 (a container's own lines name its /32).
+guard_re() { echo "^-A ${1}forward -s [0-9.]+/([0-9]|[12][0-9]|3[01]) "; }
+not_guard() { grep -vE -- "$(guard_re "$1")"; }
+guard_lines() {  # PREFIX NET: the guard of NET.0/24, in order
+  iptables-save -t filter | grep -E -- "$(guard_re "$1")" | grep -F -- "-s $2.0/24 "
+}
 base_rules() {  # PREFIX: every rule line that names the prefix (base chains and their jumps)
-  { iptables-save -t filter; iptables-save -t nat; } | grep -F -- "$1" | grep -v '^#' | sort
+  { iptables-save -t filter; iptables-save -t nat; } | grep -F -- "$1" | grep -v '^#' | not_guard "$1" | sort
 }
 clean() { [[ "$(leftovers "$@")" == "$(printf 'ports: 0\naddresses: 0\nrules: 0\nmounts: 0\nstate: 0\nroute_localnet: %s' "${6:-0}")" ]] || { leftovers "$@" | sed 's/^/  /'; false; }; }
 
@@ -202,6 +209,14 @@ ip2=$(prop garden.network.container-ip)
 check "root: a second container gets another address" eval '[[ $rc == 0 && $ip2 == $RNET.* && $ip2 != $ip1 ]]'
 # After the first up, the base chains exist; what names the prefix now is the baseline.
 baseline_root=$(base_rules "$RPFX" | grep -vE "$RPFX[oi]-|-i $RBR |$RNET\.")
+expected_guard=$(printf '%s\n' "-A ${RPFX}forward -s $RNET.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" \
+  "-A ${RPFX}forward -s $RNET.0/24 -d $RNET.0/24 -j ACCEPT" \
+  "-A ${RPFX}forward -s $RNET.0/24 -j REJECT --reject-with icmp-port-unreachable")
+check "root: containers without net-out rules have no rule of their own" \
+  bash -c "! iptables-save | grep -qE -- '-s ($ip1|$ip2)/32|${RPFX}o-'"
+reject_line="-A ${RPFX}forward -s $RNET.0/24 -j REJECT --reject-with icmp-port-unreachable"
+check "root: their subnet's guard is in ${RPFX}forward, once and in order" test "$(guard_lines "$RPFX" "$RNET")" = "$expected_guard"
+check "root: ... its REJECT last" test "$(iptables-save -t filter | grep -- "-A ${RPFX}forward " | tail -1)" = "$reject_line"
 
 serve "$c1" tcp:7070
 check "root: containers reach each other over the bridge (tcp)" reach "$c2" tcp "$ip1" 7070
@@ -277,6 +292,32 @@ run "$RCONF" down r1 null
 check "root: down again succeeds" test "$rc" = 0
 run "$RCONF" down never-up null
 check "root: down of a handle never up succeeds" test "$rc" = 0
+
+# A container without rules relies on its subnet's guard: check says when the guard is
+# incomplete, and an up whose state no longer records it completes it, without duplicates.
+container; c8=$last
+run "$RCONF" up r8 "{\"Pid\":$c8}"
+run "$RCONF" check r8
+check "root: check of a container without rules: its guard is there" test "$rc" = 0
+iptables -w -D ${reject_line#-A }
+run "$RCONF" check r8
+check "root: check says when the guard lost its REJECT" eval '[[ $rc != 0 && $err == *"guard of $RNET.0/24"* ]]'
+$PY -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s.pop("guardedSubnets", None); s.pop("guarded_subnets", None); json.dump(s, open(p, "w"))' "$RSTATE"
+container; c9=$last
+run "$RCONF" up r9 "{\"Pid\":$c9}"
+check "root: an up with the guard no longer recorded completes it, in order, once" \
+  eval '[[ $rc == 0 && "$(guard_lines "$RPFX" "$RNET")" == "$expected_guard" ]]'
+for h in r8 r9; do run "$RCONF" down "$h" null; done
+check "root: ... and their downs leave nothing" rleft
+# Base chains made again (someone deleted ${RPFX}forward) get the guards netns made back.
+iptables -w -D FORWARD -j "${RPFX}forward"; iptables -w -F "${RPFX}forward"; iptables -w -X "${RPFX}forward"
+container; c10=$last
+run "$RCONF" up r10 "{\"Pid\":$c10,\"netout_rules\":[{\"protocol\":1,\"networks\":[{\"start\":\"$EXT\"}],\"ports\":[{\"start\":8081}]}]}"
+check "root: an up that finds ${RPFX}forward gone makes it again, with the subnet's guard" \
+  eval '[[ $rc == 0 && "$(guard_lines "$RPFX" "$RNET")" == "$expected_guard" ]]'
+check "root: ... below the container's own rules" test "$(iptables-save -t filter | grep -- "-A ${RPFX}forward " | tail -1)" = "$reject_line"
+run "$RCONF" down r10 null
+check "root: ... and its down leaves nothing" rleft
 
 # Down when the container process is gone: the bind mount kept its namespace.
 container; c4=$last

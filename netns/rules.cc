@@ -299,6 +299,37 @@ Batch RemoveIngress(const ContainerRules& c) {
   return b;
 }
 
+std::vector<std::string> SubnetGuardLines(const BaseChains& base, const std::string& subnet,
+                                          const std::string& overlay) {
+  std::string from = absl::StrCat("-A ", base.forward(), " -s ", subnet);
+  std::vector<std::string> lines = {
+      absl::StrCat(from, " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"),
+      absl::StrCat(from, " -d ", subnet, " -j ACCEPT"),
+  };
+  if (!overlay.empty() && overlay != subnet) lines.push_back(absl::StrCat(from, " -d ", overlay, " -j ACCEPT"));
+  lines.push_back(absl::StrCat(from, " ", kReject));
+  return lines;
+}
+
+Batch MissingSubnetGuard(const BaseChains& base, const std::string& subnet,
+                         const std::string& overlay, const std::string& filter_save) {
+  std::set<std::string> saved;
+  for (absl::string_view l : absl::StrSplit(filter_save, '\n')) {
+    saved.insert(std::string(absl::StripTrailingAsciiWhitespace(l)));
+  }
+  std::vector<std::string> lines = SubnetGuardLines(base, subnet, overlay);
+  Batch b;
+  bool complete = true;
+  for (const std::string& l : lines) complete = complete && saved.count(l) > 0;
+  if (complete) return b;
+  // In order or not at all: a REJECT left above its ACCEPTs would cut them off.
+  for (const std::string& l : lines) {
+    if (saved.count(l) > 0) b.filter.push_back(absl::StrCat("-D", l.substr(2)));
+  }
+  b.filter.insert(b.filter.end(), lines.begin(), lines.end());
+  return b;
+}
+
 Batch AddLocalnetGuard(const BaseChains& base, const std::string& bridge) {
   Batch b;
   b.filter.push_back(absl::StrCat("-I ", base.input(), " 1 -i ", bridge, " ", kLocalnetGuard));

@@ -12,6 +12,11 @@
 // traffic, its own subnet, the overlay network, then one ACCEPT per allowed kind of traffic)
 // and, when nothing there accepted it, the next rule `-s IP -j REJECT`. So a net-out only
 // appends to P o-<id>: no position to compute, nothing deleted, and the batch is atomic.
+// Those rules go at the top of P forward. At its end, each subnet's guard, made once (with
+// the first container of the subnet that has no net-out rules) and kept like the base
+// chains: `-s SUBNET` established and related traffic, the subnet itself and the overlay
+// network accepted, the rest rejected. A container without net-out rules has no chain of
+// its own: its `up` and `down` change no iptables rule (the first net-out makes its chain).
 // Net-in: P prerouting and P output jump to P i-<id>, whose rules DNAT a host port on a
 // local address (or on instance_address) to the container; P postrouting masquerades what
 // 127.0.0.1 sends there (the bridge has route_localnet on), and a guard in P input drops
@@ -91,6 +96,14 @@ Batch RemoveEgress(const ContainerRules& c);
 Batch InstallIngress(const ContainerRules& c, const std::vector<PortMapping>& mappings);
 Batch AppendIngress(const ContainerRules& c, const std::vector<PortMapping>& mappings);
 Batch RemoveIngress(const ContainerRules& c);
+
+// The guard of a subnet (a network CIDR, as the CNI result gives it), as iptables-save
+// prints its lines; and what makes it complete given `iptables-save -t filter` now: nothing
+// when every line is there, else the lines there removed and all of them appended in order.
+std::vector<std::string> SubnetGuardLines(const BaseChains& base, const std::string& subnet,
+                                          const std::string& overlay);
+Batch MissingSubnetGuard(const BaseChains& base, const std::string& subnet,
+                         const std::string& overlay, const std::string& filter_save);
 
 // The guard of a bridge with route_localnet on.
 Batch AddLocalnetGuard(const BaseChains& base, const std::string& bridge);

@@ -207,5 +207,33 @@ TEST(MissingBaseChains, OnlyWhatIsMissing) {
   EXPECT_THAT(some.nat, ElementsAre(":gdn-output - [0:0]", "-A OUTPUT -j gdn-output"));
 }
 
+TEST(SubnetGuard, LinesInOrderAndOnlyWhatMakesItComplete) {
+  BaseChains base{"gdn-"};
+  std::vector<std::string> lines = SubnetGuardLines(base, "10.254.0.0/22", "");
+  EXPECT_THAT(lines,
+              ElementsAre("-A gdn-forward -s 10.254.0.0/22 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                          "-A gdn-forward -s 10.254.0.0/22 -d 10.254.0.0/22 -j ACCEPT",
+                          "-A gdn-forward -s 10.254.0.0/22 -j REJECT --reject-with icmp-port-unreachable"));
+  EXPECT_EQ(SubnetGuardLines(base, "10.254.0.0/22", "10.255.0.0/16").size(), 4u);
+  EXPECT_EQ(SubnetGuardLines(base, "10.254.0.0/22", "10.255.0.0/16")[2],
+            "-A gdn-forward -s 10.254.0.0/22 -d 10.255.0.0/16 -j ACCEPT");
+
+  // None there: all of them.
+  std::string none = "*filter\n:gdn-forward - [0:0]\nCOMMIT\n";
+  EXPECT_EQ(MissingSubnetGuard(base, "10.254.0.0/22", "", none).filter, lines);
+  // All there (among a container's rules): nothing.
+  std::string all = "*filter\n:gdn-forward - [0:0]\n-A gdn-forward -s 10.254.0.5/32 -j gdn-o-ab\n";
+  for (const std::string& l : lines) all += l + "\n";
+  EXPECT_TRUE(MissingSubnetGuard(base, "10.254.0.0/22", "", all + "COMMIT\n").empty());
+  // Only the REJECT there: it goes, and all come back in order (an ACCEPT after it would be dead).
+  std::string reject = none + lines[2] + "\n";
+  Batch fix = MissingSubnetGuard(base, "10.254.0.0/22", "", reject);
+  ASSERT_EQ(fix.filter.size(), 4u);
+  EXPECT_EQ(fix.filter[0], "-D gdn-forward -s 10.254.0.0/22 -j REJECT --reject-with icmp-port-unreachable");
+  EXPECT_EQ(std::vector<std::string>(fix.filter.begin() + 1, fix.filter.end()), lines);
+  // Another subnet's guard is not this one's.
+  EXPECT_EQ(MissingSubnetGuard(base, "10.254.4.0/22", "", all).filter.size(), 3u);
+}
+
 }  // namespace
 }  // namespace gdn::netns
