@@ -245,6 +245,22 @@ absl::StatusOr<int> Backend::InitPid(const std::string& handle) {
 }
 
 void Backend::Restore() {
+  // Folders of destroyed containers that a killed server had not removed yet: the trash (or
+  // what an earlier start moved it to) is moved aside and removed meanwhile.
+  if (DIR* d = opendir(o_.depot.c_str())) {
+    std::vector<std::string> old;
+    while (struct dirent* e = readdir(d)) {
+      if (absl::StartsWith(e->d_name, ".trash")) old.push_back(o_.depot + "/" + e->d_name);
+    }
+    closedir(d);
+    for (const std::string& t : old) {
+      std::string aside = absl::StrCat(o_.depot, "/.trash-", getpid(), "-", discarded_.fetch_add(1));
+      std::string doomed = rename(t.c_str(), aside.c_str()) == 0 ? aside : t;
+      std::thread([doomed] {
+        if (!RemoveAll(doomed).ok()) (void)Exec({"rm", "-rf", "--one-file-system", doomed});
+      }).detach();
+    }
+  }
   DIR* d = opendir(o_.depot.c_str());
   if (d == nullptr) return;
   std::vector<std::string> handles;
@@ -299,7 +315,22 @@ void Backend::Teardown(const std::string& handle, const Json& record) {
   if (record.value("network_up", false)) (void)NetworkDown(handle);
   if (!record.value("container_deleted", false)) (void)Exec(Runtime({"delete", "--force", handle}));
   if (record.value("image_made", false) || record.value("image_asked", false)) (void)DeleteImage(handle);
-  if (!RemoveAll(Dir(handle)).ok()) (void)Exec({"rm", "-rf", "--one-file-system", Dir(handle)});
+  Discard(Dir(handle));
+}
+
+void Backend::Discard(const std::string& dir) {
+  // Out of the way at once (the handle is free again), removed meanwhile: a destroy does not
+  // wait on the disk (on ext4 mounted with discard each folder's removal waits for a trim).
+  // What a killed server left in the trash goes at its next start (Restore).
+  std::string trash = o_.depot + "/.trash";
+  std::string doomed = absl::StrCat(trash, "/", dir.substr(dir.rfind('/') + 1), ".", getpid(), ".",
+                                    discarded_.fetch_add(1));
+  if ((mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST) || rename(dir.c_str(), doomed.c_str()) != 0) {
+    doomed = dir;  // removed where it is
+  }
+  std::thread([doomed] {
+    if (!RemoveAll(doomed).ok()) (void)Exec({"rm", "-rf", "--one-file-system", doomed});
+  }).detach();
 }
 
 absl::Status Backend::WriteDnsFiles(const std::string& handle, const std::string& ip, const Json& plugin_out) {

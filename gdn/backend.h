@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -127,6 +128,10 @@ class Backend {
   absl::StatusOr<int> InitPid(const std::string& handle);
   std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
   void Teardown(const std::string& handle, const Json& record);
+  // Moves a container's folder into <depot>/.trash (a rename) and removes it there in the
+  // background; with `wait`, here.
+  void Discard(const std::string& dir);
+  std::atomic<uint64_t> discarded_{0};
   // The image plugin's delete for `handle`: true when it succeeded (or there is no plugin).
   bool DeleteImage(const std::string& handle);
   // Kills the container's init with SIGKILL (the kernel takes every other process of its pid

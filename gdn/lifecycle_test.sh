@@ -62,6 +62,17 @@ check "restart: the process is re-attached and its output is whole" \
 check "restart: run works in the kept container" test "$(gaol run keep -a -c 'echo again' </dev/null)" = again
 check "restart: destroy works" gaol destroy keep
 
+# --- A destroyed container's folder goes into the depot's trash and is removed from there;
+# a trash a killed server left behind is emptied by the next start ---
+check "trash: the destroyed container's folder is gone at once" test ! -e "$work/depot/keep"
+trash_empty() { for _ in $(seq 1 250); do [[ -z $(ls -A "$work/depot/.trash" 2>/dev/null) ]] && return 0; sleep 0.02; done; return 1; }
+check "trash: and emptied meanwhile" trash_empty
+mkdir -p "$work/depot/.trash/left.1/bundle" && echo x >"$work/depot/.trash/left.1/bundle/config.json"
+kill -9 "$server"; wait "$server" 2>/dev/null
+start_server
+gone_all() { for _ in $(seq 1 250); do [[ -z $(ls -A "$work/depot" | grep '^\.trash') || -z $(find "$work/depot" -path '*trash*' -name config.json) ]] && return 0; sleep 0.02; done; return 1; }
+check "trash: what a killed server left there goes at the next start" gone_all
+
 # --- SIGKILL half-way through a create: the restart removes what was made ---
 gaol create -n half -r "$image" >/dev/null 2>&1 &
 creator=$!
