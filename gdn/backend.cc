@@ -220,6 +220,13 @@ bool Backend::Exists(const std::string& handle) {
 }
 
 std::optional<Backend::RecordedInit> Backend::InitRecord(const std::string& handle) {
+  // In the record (init_pid, init_start); a depot of an earlier server kept them in files.
+  if (absl::StatusOr<Json> r = Load(handle); r.ok() && r->contains("init_pid") && r->contains("init_start")) {
+    RecordedInit init;
+    init.pid = (*r)["init_pid"].is_number_integer() ? (*r)["init_pid"].get<int>() : 0;
+    init.start_time = (*r)["init_start"].is_number_unsigned() ? (*r)["init_start"].get<uint64_t>() : 0;
+    if (init.pid > 0) return init;
+  }
   absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
   absl::StatusOr<std::string> started = ReadFile(Dir(handle) + "/init.start");
   RecordedInit init;
@@ -418,13 +425,17 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     Teardown(handle, record);
     return absl::InternalError(message);
   };
+  bool ask_image = !(absl::StartsWith(uri, "raw://") || o_.image_plugin.empty());
+  // Written down before the plugin runs: a server killed meanwhile deletes the image on its
+  // restart (a delete of an image never made finds nothing to do).
+  if (ask_image) record["image_asked"] = true;
   if (!Save(handle, record).ok()) return fail("cannot write the container record");
 
   // 1. The root filesystem: the image plugin's answer, or a raw path used as it is.
   std::string bundle = Dir(handle) + "/bundle";
   (void)MakeDirs(bundle, 0700);
   std::string fragment;
-  if (absl::StartsWith(uri, "raw://") || o_.image_plugin.empty()) {
+  if (!ask_image) {
     std::string path = absl::StartsWith(uri, "raw://") ? uri.substr(6) : uri;
     fragment = Json({{"root", {{"path", path}}}}).dump();
   } else {
@@ -444,10 +455,6 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     }
     // Garden's docker:///repo#tag and docker:///repo:tag both reach the plugin as given.
     argv.insert(argv.end(), {uri, handle});
-    // Written down before the plugin runs: a server killed meanwhile deletes the image on
-    // its restart (a delete of an image never made finds nothing to do).
-    record["image_asked"] = true;
-    (void)Save(handle, record);
     absl::StatusOr<SubprocessResult> r = Exec(argv);
     if (!r.ok()) return fail(std::string(r.status().message()));
     record["image_made"] = true;
@@ -539,15 +546,20 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     int pid = 0;
     if (absl::StatusOr<std::string> text = ReadFile(pid_file);
         text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && pid > 0) {
-      (void)WriteFileAtomic(Dir(handle) + "/init.start", std::to_string(ReadProcessStart(pid).start_time), 0600,
-                            kRuntimeState);
+      // Saved with the record's next write (the network's, or the last).
+      record["init_pid"] = pid;
+      record["init_start"] = ReadProcessStart(pid).start_time;
     }
   }
   // 4. The network.
   if (!o_.network_plugin.empty()) {
-    absl::StatusOr<int> pid = InitPid(handle);
-    if (!pid.ok()) return fail(std::string(pid.status().message()));
-    Json up = {{"Pid", *pid}, {"Properties", Json::object()}};
+    int pid = record.value("init_pid", 0);
+    if (pid <= 0) {
+      absl::StatusOr<int> asked = InitPid(handle);
+      if (!asked.ok()) return fail(std::string(asked.status().message()));
+      pid = *asked;
+    }
+    Json up = {{"Pid", pid}, {"Properties", Json::object()}};
     for (auto it = record["properties"].begin(); it != record["properties"].end(); ++it) {
       if (absl::StartsWith(it.key(), "network.")) up["Properties"][it.key().substr(8)] = *it;
       if (it.key() == "log_config") up["Properties"][it.key()] = *it;
@@ -672,7 +684,8 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   if (image.joinable()) image.join();
   if (network_down) r["network_up"] = false;
   if (image_deleted) r["image_made"] = r["image_asked"] = false;
-  (void)Save(handle, r);
+  // Not saved again: Teardown goes on at once, and a server killed before it ends finds the
+  // record "destroying" and does every step again (each finds nothing left to do).
   // The processes' keepers release once the container's processes are gone.
   std::string procs = Dir(handle) + "/processes";
   if (DIR* d = opendir(procs.c_str())) {
