@@ -756,8 +756,12 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
   memset(&m, 0, sizeof m);
   m.type = kReady;
   if (send(fds.sync, &m, sizeof m, MSG_NOSIGNAL) < 0) _exit(1);
-  close(fds.sync);
-  g_sync = -1;
+  if (!fds.report_exec) {
+    close(fds.sync);
+    g_sync = -1;
+  }
+  // With `run --detach` the sync socket stays open, close-on-exec: the parent sees it close
+  // when the process runs (the exec succeeded), or gets the error of the exec.
 
   if (fds.exec_fifo >= 0) {
     char byte;
@@ -769,6 +773,7 @@ void RunInitChild(const Plan& plan, const InitFds& fds) {
     close(fds.exec_fifo);
   }
   err = ExecProcess(plan.process, plan.process.argv.data(), plan.process.envp.data());
+  if (g_sync >= 0) Fail(err, "exec %s", file);
   char line[512];
   int len = snprintf(line, sizeof line, "spawn: exec %s: %s\n", file, strerror(err));
   if (len > 0) (void)!write(STDERR_FILENO, line, static_cast<size_t>(len));

@@ -13,6 +13,7 @@ struct InitFds {
   int exec_fifo = -1;     // exec.fifo opened O_RDWR before clone, or -1 to exec at once
   int console = -1;       // a connected --console-socket, or -1
   int preserve_fds = 0;   // keep fds 3 .. 3+N-1 open for the process (LISTEN_FDS style)
+  bool report_exec = false;  // keep `sync` (close-on-exec) until the exec, and say if it fails
 };
 
 [[noreturn]] void RunInitChild(const Plan& plan, const InitFds& fds);

@@ -389,7 +389,8 @@ absl::Status Runtime::EnsureRoot() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_start) {
+absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_start,
+                                        bool wait_for_exec) {
   RETURN_IF_ERROR(CheckContainerId(o.id));
   char bundle_buf[PATH_MAX];
   std::string bundle_arg = o.bundle.empty() ? "." : o.bundle;
@@ -461,6 +462,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     fds.exec_fifo = fifo.get();
     fds.console = console.get();
     fds.preserve_fds = o.preserve_fds;
+    fds.report_exec = wait_for_exec && !wait_for_start;
     RunInitChild(plan, fds);
   }
   if (pid < 0) {
@@ -517,6 +519,12 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
         ")"));
   }
   if (m.type == kError) return ChildError(m);
+  if (wait_for_exec && !wait_for_start) {
+    // `run --detach`: until the process runs. The init is spawn, not dumpable, until its exec; an
+    // unprivileged `exec` right after a `run --detach` could not join it before then.
+    SyncMessage after = {};
+    if (ReceiveSync(ours.get(), &after) && after.type == kError) return ChildError(after);
+  }
 
   Record record;
   record.set_id(o.id);
@@ -590,7 +598,7 @@ absl::Status Runtime::Start(const std::string& id) {
 }
 
 absl::StatusOr<int> Runtime::Run(const CreateOptions& o, bool detach, bool keep) {
-  ASSIGN_OR_RETURN(int pid, CreateInit(o, /*wait_for_start=*/false));
+  ASSIGN_OR_RETURN(int pid, CreateInit(o, /*wait_for_start=*/false, /*wait_for_exec=*/detach));
   if (detach) return 0;
   int status = WaitForwarding(pid);
   sigset_t forwarded = ForwardedSet();

@@ -76,7 +76,9 @@ class Runtime {
   absl::Status EnsureRoot();
   // Makes the container up to its init waiting to exec: on exec.fifo when
   // `wait_for_start`, else it execs at once. The init's pid.
-  absl::StatusOr<int> CreateInit(const CreateOptions& options, bool wait_for_start);
+  // `wait_for_exec` (run --detach): returns once the process runs, not when it is about to.
+  absl::StatusOr<int> CreateInit(const CreateOptions& options, bool wait_for_start,
+                                 bool wait_for_exec = false);
   std::string Dir(const std::string& id) const;
 
   RuntimeOptions options_;

@@ -168,6 +168,30 @@ TEST_P(SpawnTest, IdsInsideAreRootOnTheHostTheUser) {
   EXPECT_EQ(Spawn({"delete", "--force", "c2"}).exit_code, 0);
 }
 
+// run --detach returns once the process runs (not while the sealed init is about to exec
+// it), so an exec right after it joins the container, rootless too.
+TEST_P(SpawnTest, RunDetachReturnsOnceTheProcessRunsAndExecJoinsAtOnce) {
+  SetArgs({"sleep", "100"});
+  for (int i = 0; i < 5; ++i) {
+    std::string id = absl::StrCat("d", i);
+    ASSERT_EQ(Spawn({"run", "--detach", "--bundle", bundle_->dir(), id}).exit_code, 0);
+    int pid = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(StateField(id, "pid"), &pid));
+    auto stat = ReadFile(absl::StrCat("/proc/", pid, "/comm"));
+    ASSERT_TRUE(stat.ok());
+    EXPECT_EQ(*stat, "sleep\n");
+    SubprocessResult r = Spawn({"exec", id, "true"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Spawn({"delete", "--force", id}).exit_code, 0);
+  }
+  // A program that cannot be run is reported by run --detach itself, and leaves nothing.
+  SetArgs({"no-such-program-anywhere"});
+  SubprocessResult r = Spawn({"run", "--detach", "--bundle", bundle_->dir(), "dbad"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("no-such-program-anywhere"));
+  EXPECT_EQ(Spawn({"list", "-q"}).out, "");
+}
+
 TEST_P(SpawnTest, FilesCreatedInsideBelongToTheMappedOwner) {
   std::string data = bundle_->MakeWritableDir("data", 1000, 1000);
   oci::Mount* m = bundle_->spec().add_mounts();
