@@ -607,15 +607,22 @@ absl::Status Cgroups::Signal(int sig) const {
   if (version_ == 2 && sig == SIGKILL && Exists(dirs_[0], "cgroup.kill")) {
     return WriteCgroup(dirs_[0], "cgroup.kill", "1");
   }
-  bool frozen = Freeze(true).ok();
+  // Thawed afterwards even when freezing did not finish in time (v1 can stay FREEZING while
+  // a task is busy in the kernel): the tasks frozen meanwhile could not act on the signal,
+  // and a SIGKILLed init would never end.
+  absl::Status froze = Freeze(true);
+  bool asked = froze.code() != absl::StatusCode::kFailedPrecondition;  // there is a freezer
   for (int pid : Pids()) {
     if (kill(pid, sig) != 0 && errno != ESRCH) {
       int err = errno;
-      if (frozen) (void)Freeze(false);
+      if (asked) (void)Freeze(false);
       return ErrnoError(err, "kill", absl::StrCat(pid));
     }
   }
-  if (frozen) RETURN_IF_ERROR(Freeze(false));
+  if (asked) {
+    absl::Status thawed = Freeze(false);
+    if (froze.ok()) RETURN_IF_ERROR(thawed);
+  }
   return absl::OkStatus();
 }
 

@@ -182,7 +182,8 @@ TEST_P(SpawnTest, RunDetachReturnsOnceTheProcessRunsAndExecJoinsAtOnce) {
     EXPECT_EQ(*stat, "sleep\n");
     SubprocessResult r = Spawn({"exec", id, "true"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(Spawn({"delete", "--force", id}).exit_code, 0);
+    SubprocessResult d = Spawn({"delete", "--force", id});
+    EXPECT_EQ(d.exit_code, 0) << d.err;
   }
   // A program that cannot be run is reported by run --detach itself, and leaves nothing.
   SetArgs({"no-such-program-anywhere"});
