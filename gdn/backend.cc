@@ -460,7 +460,9 @@ absl::StatusOr<std::string> Backend::Create(const Json& spec, GardenError* err) 
     record["image_made"] = true;
     if (!r->ok()) return fail(Why("image plugin", *r));
     fragment = r->out;
-    (void)WriteFileAtomic(Dir(handle) + "/image.json", fragment, 0600, kRuntimeState);
+    // Its answer, for whoever debugs the container: in the record (written with its next
+    // save), not in a file of its own.
+    record["image_plugin_answer"] = fragment;
   }
   // 2. The bundle: spawn's defaults, the image, a reaping init, the user namespace.
   std::string text;
