@@ -219,12 +219,12 @@ bool Backend::Exists(const std::string& handle) {
   return r.ok() && (*r)["state"] != "creating";
 }
 
-std::optional<Backend::RecordedInit> Backend::InitRecord(const std::string& handle) {
+std::optional<Backend::RecordedInit> Backend::InitRecord(const std::string& handle, const Json& record) {
   // In the record (init_pid, init_start); a depot of an earlier server kept them in files.
-  if (absl::StatusOr<Json> r = Load(handle); r.ok() && r->contains("init_pid") && r->contains("init_start")) {
+  if (record.contains("init_pid") && record.contains("init_start")) {
     RecordedInit init;
-    init.pid = (*r)["init_pid"].is_number_integer() ? (*r)["init_pid"].get<int>() : 0;
-    init.start_time = (*r)["init_start"].is_number_unsigned() ? (*r)["init_start"].get<uint64_t>() : 0;
+    init.pid = record["init_pid"].is_number_integer() ? record["init_pid"].get<int>() : 0;
+    init.start_time = record["init_start"].is_number_unsigned() ? record["init_start"].get<uint64_t>() : 0;
     if (init.pid > 0) return init;
   }
   absl::StatusOr<std::string> pid_text = ReadFile(Dir(handle) + "/init.pid");
@@ -240,7 +240,8 @@ std::optional<Backend::RecordedInit> Backend::InitRecord(const std::string& hand
 absl::StatusOr<int> Backend::InitPid(const std::string& handle) {
   // The pid spawn create wrote, while that is still the process it started (the start time
   // recorded then); otherwise spawn state's answer.
-  if (std::optional<RecordedInit> init = InitRecord(handle)) {
+  absl::StatusOr<Json> record = Load(handle);
+  if (std::optional<RecordedInit> init = InitRecord(handle, record.ok() ? *record : Json::object())) {
     ProcessStart now = ReadProcessStart(init->pid);
     if (now.running && now.start_time == init->start_time) return init->pid;
   }
@@ -262,10 +263,7 @@ void Backend::Restore() {
     closedir(d);
     for (const std::string& t : old) {
       std::string aside = absl::StrCat(o_.depot, "/.trash-", getpid(), "-", discarded_.fetch_add(1));
-      std::string doomed = rename(t.c_str(), aside.c_str()) == 0 ? aside : t;
-      std::thread([doomed] {
-        if (!RemoveAll(doomed).ok()) (void)Exec({"rm", "-rf", "--one-file-system", doomed});
-      }).detach();
+      RemoveInBackground(rename(t.c_str(), aside.c_str()) == 0 ? aside : t);
     }
   }
   DIR* d = opendir(o_.depot.c_str());
@@ -303,8 +301,8 @@ bool Backend::DeleteImage(const std::string& handle) {
   return r.ok() && r->ok();
 }
 
-bool Backend::KillInit(const std::string& handle) {
-  std::optional<RecordedInit> init = InitRecord(handle);
+bool Backend::KillInit(const std::string& handle, const Json& record) {
+  std::optional<RecordedInit> init = InitRecord(handle, record);
   if (!init) return false;
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, init->pid, 0)));
   if (!pidfd.valid()) return errno == ESRCH;  // gone already
@@ -335,8 +333,12 @@ void Backend::Discard(const std::string& dir) {
   if ((mkdir(trash.c_str(), 0700) != 0 && errno != EEXIST) || rename(dir.c_str(), doomed.c_str()) != 0) {
     doomed = dir;  // removed where it is
   }
-  std::thread([doomed] {
-    if (!RemoveAll(doomed).ok()) (void)Exec({"rm", "-rf", "--one-file-system", doomed});
+  RemoveInBackground(doomed);
+}
+
+void Backend::RemoveInBackground(const std::string& path) {
+  std::thread([path] {
+    if (!RemoveAll(path).ok()) (void)Exec({"rm", "-rf", "--one-file-system", path});
   }).detach();
 }
 
@@ -671,7 +673,7 @@ bool Backend::Destroy(const std::string& handle, GardenError* err) {
   // of an ended container to the kernel, which removes it with the network namespace, instead
   // of waiting out its deletion), the image's delete (nothing writes into the root filesystem
   // any more), and the runtime's delete.
-  bool init_gone = KillInit(handle);
+  bool init_gone = KillInit(handle, r);
   std::atomic<bool> network_down{false};
   std::thread network;
   if (r.value("network_up", false)) network = std::thread([&] { network_down = NetworkDown(handle); });

@@ -119,25 +119,27 @@ class Backend {
                                          const std::string& verb, const std::string& path, GardenError* err);
   absl::StatusOr<Json> Load(const std::string& handle);
   absl::Status Save(const std::string& handle, const Json& record);
-  // The init's pid and start time as create recorded them (init.pid, init.start).
+  // The init's pid and start time as create recorded them: in the container's `record`
+  // (init_pid, init_start), or in the files init.pid and init.start of an earlier server.
   struct RecordedInit {
     int pid = 0;
     uint64_t start_time = 0;
   };
-  std::optional<RecordedInit> InitRecord(const std::string& handle);
+  std::optional<RecordedInit> InitRecord(const std::string& handle, const Json& record);
   absl::StatusOr<int> InitPid(const std::string& handle);
   std::vector<std::string> Runtime(const std::vector<std::string>& args) const;
   void Teardown(const std::string& handle, const Json& record);
   // Moves a container's folder into <depot>/.trash (a rename) and removes it there in the
-  // background; with `wait`, here.
+  // background.
   void Discard(const std::string& dir);
+  static void RemoveInBackground(const std::string& path);
   std::atomic<uint64_t> discarded_{0};
   // The image plugin's delete for `handle`: true when it succeeded (or there is no plugin).
   bool DeleteImage(const std::string& handle);
   // Kills the container's init with SIGKILL (the kernel takes every other process of its pid
   // namespace along) and waits until it is gone. False when the init recorded at create is
   // not known for sure (then the runtime's delete does the killing).
-  bool KillInit(const std::string& handle);
+  bool KillInit(const std::string& handle, const Json& record);
 
   // The runtime's spec for the image answer `fragment` of container `handle`: spawn spec's
   // config.json text, or "" with *why set.

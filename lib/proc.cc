@@ -12,18 +12,24 @@
 namespace gdn {
 
 ProcessStart ReadProcessStart(pid_t pid) {
-  ProcessStart out;
   absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok()) return out;
+  if (!stat.ok()) return ProcessStart();
+  return ParseProcessStart(*stat);
+}
+
+ProcessStart ParseProcessStart(absl::string_view stat) {
+  ProcessStart out;
   // The command name (field 2) may hold spaces and parentheses: start after the last ')'.
-  std::string::size_type close = stat->rfind(')');
-  if (close == std::string::npos || close + 2 >= stat->size()) return out;
-  char state = (*stat)[close + 2];
-  const char* p = stat->c_str() + close + 2;  // field 3
-  for (int field = 3; field < 22 && *p; ++p) {
-    if (*p == ' ') ++field;
+  absl::string_view::size_type close = stat.rfind(')');
+  if (close == absl::string_view::npos || close + 2 >= stat.size()) return out;
+  char state = stat[close + 2];
+  size_t i = close + 2;  // field 3
+  for (int field = 3; field < 22 && i < stat.size(); ++i) {
+    if (stat[i] == ' ') ++field;
   }
-  out.start_time = strtoull(p, nullptr, 10);
+  uint64_t start = 0;
+  for (; i < stat.size() && stat[i] >= '0' && stat[i] <= '9'; ++i) start = start * 10 + (stat[i] - '0');
+  out.start_time = start;
   out.running = out.start_time != 0 && state != 'Z' && state != 'X';
   return out;
 }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 namespace gdn {
 
 struct ProcessStart {
@@ -17,6 +19,8 @@ struct ProcessStart {
 // When `pid` started and whether it still runs: with the start time recorded earlier, this
 // tells a process from a later one that got its pid.
 ProcessStart ReadProcessStart(pid_t pid);
+// The same from the content of a /proc/PID/stat already read.
+ProcessStart ParseProcessStart(absl::string_view stat);
 
 // The folder of this binary (/proc/self/exe), where its helpers are installed beside it.
 std::string SelfDir();

@@ -6,11 +6,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -218,26 +218,14 @@ absl::Status Iptables::EnsureBaseChains() {
   return status;
 }
 
-absl::Status Iptables::EnsureSubnetGuard(const std::string& subnet, const std::string& overlay) {
-  // Under the lock for the whole read-then-write (as EnsureBaseChains).
-  ASSIGN_OR_RETURN(UniqueFd lock, TakeLock(lock_file_));
-  std::string saved_lock = std::move(lock_file_);
-  lock_file_.clear();
-  absl::Cleanup relock = [&] { lock_file_ = std::move(saved_lock); };
-  ASSIGN_OR_RETURN(std::string filter, Run({kSave, "-t", "filter"}, ""));
-  if (filter.find(absl::StrCat("\n:", base_.forward(), " ")) == std::string::npos) {
-    ASSIGN_OR_RETURN(std::string nat, Run({kSave, "-t", "nat"}, ""));
-    RETURN_IF_ERROR(Restore(MissingBaseChains(base_, filter, nat)));
-    ASSIGN_OR_RETURN(filter, Run({kSave, "-t", "filter"}, ""));
-  }
-  Batch missing = MissingSubnetGuard(base_, subnet, overlay, filter);
-  if (missing.empty()) return absl::OkStatus();
-  return Restore(missing);
+absl::Status Iptables::EnsureSubnetGuard(const std::string& subnet) {
+  if (std::find(guarded_.begin(), guarded_.end(), subnet) == guarded_.end()) guarded_.push_back(subnet);
+  return EnsureBaseChains();
 }
 
-absl::StatusOr<bool> Iptables::SubnetGuarded(const std::string& subnet, const std::string& overlay) {
+absl::StatusOr<bool> Iptables::SubnetGuarded(const std::string& subnet) {
   ASSIGN_OR_RETURN(std::string filter, Run({kSave, "-t", "filter"}, ""));
-  return MissingSubnetGuard(base_, subnet, overlay, filter).empty();
+  return MissingSubnetGuard(base_, subnet, overlay_, filter).empty();
 }
 
 bool Iptables::ChainExists(const char* table, const std::string& chain) {

@@ -81,11 +81,11 @@ class Iptables {
     overlay_ = std::move(overlay);
   }
 
-  // Makes the guard of `subnet` complete (rules.h), and the base chains where missing: a read
-  // of iptables-save and, when something is missing, one batch.
-  absl::Status EnsureSubnetGuard(const std::string& subnet, const std::string& overlay);
-  // Whether that guard is all there.
-  absl::StatusOr<bool> SubnetGuarded(const std::string& subnet, const std::string& overlay);
+  // Adds `subnet` to the guards known and makes them complete (rules.h), with the base chains
+  // where missing: EnsureBaseChains.
+  absl::Status EnsureSubnetGuard(const std::string& subnet);
+  // Whether the guard of `subnet` (with the overlay network given to KnowGuards) is all there.
+  absl::StatusOr<bool> SubnetGuarded(const std::string& subnet);
 
   // Whether a chain exists (iptables -S CHAIN).
   bool ChainExists(const char* table, const std::string& chain);

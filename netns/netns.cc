@@ -435,7 +435,7 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   }
   if (!own_chain && !Guarded(state, r.subnet)) {
     // The first container of its subnet without rules: the guard, once.
-    RETURN_IF_ERROR(iptables_.EnsureSubnetGuard(r.subnet, r.overlay));
+    RETURN_IF_ERROR(iptables_.EnsureSubnetGuard(r.subnet));
     state.add_guarded_subnets(r.subnet);
     RETURN_IF_ERROR(store.Save(state));
   }
@@ -569,7 +569,7 @@ absl::StatusOr<std::string> Network::Check(const std::string& handle) {
   }
   if (!c->filter_installed()) {
     ContainerRules r = RulesOf(*c);
-    ASSIGN_OR_RETURN(bool guarded, iptables_.SubnetGuarded(r.subnet, r.overlay));
+    ASSIGN_OR_RETURN(bool guarded, iptables_.SubnetGuarded(r.subnet));
     if (!guarded) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the guard of ", r.subnet, " (which ", handle, ", without net-out rules, relies on) is incomplete"));

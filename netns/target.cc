@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 
 namespace gdn::netns {
@@ -100,13 +101,7 @@ absl::StatusOr<Target> OpenTarget(pid_t pid) {
   UniqueFd stat_fd(raw);
   absl::StatusOr<std::string> stat_line = ReadAll(stat_fd.get());
   if (!stat_line.ok()) return Gone(pid);
-  // Field 22, counted after the ")" that ends the command name (field 2).
-  size_t paren = stat_line->rfind(')');
-  if (paren != std::string::npos) {
-    std::vector<absl::string_view> fields = absl::StrSplit(
-        absl::string_view(*stat_line).substr(paren + 1), ' ', absl::SkipEmpty());
-    if (fields.size() > 19) (void)absl::SimpleAtoi(fields[19], &t.facts.start_time);
-  }
+  t.facts.start_time = ParseProcessStart(*stat_line).start_time;
   return t;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -271,21 +272,6 @@ namespace {
 
 constexpr char kFavorDynmods[] = "favordynmods";
 
-// A mountinfo field with its octal escapes (\040 for a space...) undone.
-std::string Unescape(absl::string_view field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3') {
-      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                      (field[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(field[i]);
-    }
-  }
-  return out;
-}
-
 // Reconfigures the cgroup2 superblock with its present options, favordynmods on or off.
 absl::Status ReconfigureCgroup2(const Cgroup2Mount& m, bool favordynmods) {
   UniqueFd fd(fspick(AT_FDCWD, m.path.c_str(),
@@ -318,7 +304,10 @@ absl::StatusOr<Cgroup2Mount> FindCgroup2Mount() {
     size_t dash = 0;
     while (dash < f.size() && f[dash] != "-") ++dash;
     if (f.size() < 5 || dash + 3 >= f.size() || f[dash + 1] != "cgroup2") continue;
-    found.path = Unescape(f[4]);
+    // mountinfo escapes a space, tab, newline or backslash as \ooo.
+    std::string path;
+    if (!absl::CUnescape(f[4], &path)) continue;
+    found.path = path;
     found.super_options = absl::StrSplit(f[dash + 3], ',', absl::SkipEmpty());
     found.favordynmods = std::find(found.super_options.begin(), found.super_options.end(),
                                    kFavorDynmods) != found.super_options.end();

@@ -392,6 +392,8 @@ absl::Status Runtime::EnsureRoot() {
 absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_start,
                                         bool wait_for_exec) {
   RETURN_IF_ERROR(CheckContainerId(o.id));
+  // The init keeps the sync socket until its exec (one waiting for `start` says ready before).
+  bool report_exec = wait_for_exec && !wait_for_start;
   char bundle_buf[PATH_MAX];
   std::string bundle_arg = o.bundle.empty() ? "." : o.bundle;
   if (realpath(bundle_arg.c_str(), bundle_buf) == nullptr) {
@@ -462,7 +464,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     fds.exec_fifo = fifo.get();
     fds.console = console.get();
     fds.preserve_fds = o.preserve_fds;
-    fds.report_exec = wait_for_exec && !wait_for_start;
+    fds.report_exec = report_exec;
     RunInitChild(plan, fds);
   }
   if (pid < 0) {
@@ -519,7 +521,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
         ")"));
   }
   if (m.type == kError) return ChildError(m);
-  if (wait_for_exec && !wait_for_start) {
+  if (report_exec) {
     // `run --detach`: until the process runs. The init is spawn, not dumpable, until its exec; an
     // unprivileged `exec` right after a `run --detach` could not join it before then.
     SyncMessage after = {};
