@@ -57,6 +57,10 @@ namespace {
 
 constexpr char kStateFile[] = "state.json";
 constexpr char kExecFifo[] = "exec.fifo";
+// The spec the container was created with, in protobuf's binary form: what `exec` reads (as
+// runc keeps the config in its state), so that an exec neither parses the bundle's JSON
+// again nor sees a config.json changed since.
+constexpr char kSpecFile[] = "config.pb";
 constexpr char kOciVersion[] = "1.0.2";
 
 // Signals `run` and `exec` pass on to the container's process.
@@ -268,8 +272,23 @@ absl::StatusOr<oci::Spec> ReadSpec(const std::string& bundle) {
   return spec;
 }
 
+// The spec a container was created with (kSpecFile), or its bundle's if it has none.
+absl::StatusOr<oci::Spec> ReadCreatedSpec(const std::string& dir, const std::string& bundle) {
+  std::string path = absl::StrCat(dir, "/", kSpecFile);
+  absl::StatusOr<std::string> data = ReadFile(path);
+  if (!data.ok()) {
+    if (absl::IsNotFound(data.status())) return ReadSpec(bundle);
+    return data.status();
+  }
+  oci::Spec spec;
+  if (!spec.ParseFromString(*data)) {
+    return absl::DataLossError(absl::StrCat(path, " is not a spec: the container's state is damaged"));
+  }
+  return spec;
+}
+
 absl::Status RemoveDir(const std::string& dir) {
-  for (const char* name : {kStateFile, kExecFifo}) {
+  for (const char* name : {kStateFile, kExecFifo, kSpecFile}) {
     std::string path = absl::StrCat(dir, "/", name);
     if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "remove", path);
   }
@@ -528,6 +547,10 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (ReceiveSync(ours.get(), &after) && after.type == kError) return ChildError(after);
   }
 
+  // Written while the init sets itself up; before the record, so that every container with
+  // a record has it (one without, made by an older spawn, is read from its bundle).
+  RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kSpecFile), spec.SerializeAsString(), 0600,
+                                  Durability::kProcessCrash));
   Record record;
   record.set_id(o.id);
   record.set_pid(pid);
@@ -834,7 +857,7 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", o.id, "\" is created, not started: rootless, exec waits for `spawn start`"));
   }
-  ASSIGN_OR_RETURN(oci::Spec spec, ReadSpec(r.bundle()));
+  ASSIGN_OR_RETURN(oci::Spec spec, ReadCreatedSpec(dir, r.bundle()));
   ASSIGN_OR_RETURN(ProcessPlan process, ExecProcessPlan(o, spec.process()));
   if (spec.linux().has_seccomp()) {
     ASSIGN_OR_RETURN(process.seccomp, CachedSeccomp(spec.linux().seccomp(), root_));

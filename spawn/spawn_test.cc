@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <algorithm>
 #include <string>
@@ -512,6 +513,38 @@ TEST_P(SpawnTest, ExecTakesEnvCwdAndUser) {
   EXPECT_EQ(Spawn({"exec", "nosuch", "true"}).exit_code, 3);
   EXPECT_EQ(Zombies(), 0);
   EXPECT_EQ(Spawn({"delete", "--force", "ex"}).exit_code, 0);
+}
+
+// exec takes the spec the container was created with (as runc keeps it in its state): a
+// config.json changed or removed since makes no difference to it.
+TEST_P(SpawnTest, ExecUsesTheSpecTheContainerWasCreatedWith) {
+  bundle_->spec().mutable_process()->add_env("FROM=create");
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "kept"}).exit_code, 0);
+  for (std::string& e : *bundle_->spec().mutable_process()->mutable_env()) {
+    if (e == "FROM=create") e = "FROM=later";
+  }
+  bundle_->Save();
+  SubprocessResult r = Spawn({"exec", "kept", "sh", "-c", "echo $FROM"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "create\n");
+  ASSERT_EQ(unlink(absl::StrCat(bundle_->dir(), "/config.json").c_str()), 0);
+  r = Spawn({"exec", "kept", "sh", "-c", "echo $FROM"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "create\n");
+  // A damaged copy is said to be one, not taken for an empty spec.
+  std::string copy = state_->Join("kept/config.pb");
+  {
+    std::ofstream damaged(copy, std::ios::trunc);  // the same file: its owner stays
+    damaged << "\xff\xff\xff";
+  }
+  r = Spawn({"exec", "kept", "true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("not a spec"));
+  EXPECT_EQ(Spawn({"delete", "--force", "kept"}).exit_code, 0);
+  // Nothing of it is left in spawn's root.
+  EXPECT_FALSE(std::filesystem::exists(state_->Join("kept")));
+  bundle_->Save();  // config.json back for the tests after this one
 }
 
 INSTANTIATE_TEST_SUITE_P(RootAndRootless, SpawnTest, ::testing::Values(false, true),
