@@ -528,6 +528,10 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     // A child that is gone left its error (or its end) to be read below.
     (void)send(ours.get(), &go, sizeof go, MSG_NOSIGNAL);
   }
+  // Written while the init sets up its mounts; before the record, so that every container
+  // with a record has it (one without, made by an older spawn, is read from its bundle).
+  RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kSpecFile), spec.SerializeAsString(), 0600,
+                                  Durability::kProcessCrash));
   SyncMessage m = {};
   if (!ReceiveSync(ours.get(), &m)) {
     int status = 0;
@@ -547,10 +551,6 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (ReceiveSync(ours.get(), &after) && after.type == kError) return ChildError(after);
   }
 
-  // Written while the init sets itself up; before the record, so that every container with
-  // a record has it (one without, made by an older spawn, is read from its bundle).
-  RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kSpecFile), spec.SerializeAsString(), 0600,
-                                  Durability::kProcessCrash));
   Record record;
   record.set_id(o.id);
   record.set_pid(pid);
