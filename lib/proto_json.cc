@@ -74,18 +74,24 @@ absl::Status Integer(const Json& v, const std::string& path, T* out) {
 absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& path, Message* msg, bool repeated,
                    bool ignore_unknown);
 
-// `msg` with field `f` added to it in protobuf's binary form: `payload` (an encoded message)
-// under f's tag. Parsing it leaves the new sub-message where the generated code puts it.
-void MergeEncodedField(Message* msg, const FieldDescriptor* f, const std::string& payload) {
+// Field `number` holding `payload` (a string, or an encoded message) in protobuf's binary form.
+std::string EncodeLengthDelimited(int number, const std::string& payload) {
   using google::protobuf::internal::WireFormatLite;
   std::string wire;
+  google::protobuf::io::StringOutputStream stream(&wire);
   {
-    google::protobuf::io::StringOutputStream stream(&wire);
     google::protobuf::io::CodedOutputStream out(&stream);
-    out.WriteTag(WireFormatLite::MakeTag(f->number(), WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+    out.WriteTag(WireFormatLite::MakeTag(number, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     out.WriteVarint32(static_cast<uint32_t>(payload.size()));
     out.WriteString(payload);
   }
+  return wire;
+}
+
+// `msg` with field `f` added to it in protobuf's binary form: `payload` (an encoded message)
+// under f's tag. Parsing it leaves the new sub-message where the generated code puts it.
+void MergeEncodedField(Message* msg, const FieldDescriptor* f, const std::string& payload) {
+  std::string wire = EncodeLengthDelimited(f->number(), payload);
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(wire.data()),
                                            static_cast<int>(wire.size()));
   msg->MergePartialFromCodedStream(&in);
@@ -111,19 +117,8 @@ Message* NewSubMessage(Message* msg, const FieldDescriptor* f) {
 // longer takes parsed ones into account.
 std::map<std::string, Message*> AddMapEntries(Message* msg, const FieldDescriptor* f,
                                               const std::vector<std::string>& keys) {
-  using google::protobuf::internal::WireFormatLite;
   const FieldDescriptor* kf = f->message_type()->map_key();
-  for (const std::string& key : keys) {
-    std::string entry;
-    {
-      google::protobuf::io::StringOutputStream stream(&entry);
-      google::protobuf::io::CodedOutputStream out(&stream);
-      out.WriteTag(WireFormatLite::MakeTag(kf->number(), WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-      out.WriteVarint32(static_cast<uint32_t>(key.size()));
-      out.WriteString(key);
-    }
-    MergeEncodedField(msg, f, entry);
-  }
+  for (const std::string& key : keys) MergeEncodedField(msg, f, EncodeLengthDelimited(kf->number(), key));
   std::map<std::string, Message*> entries;
   const Reflection* r = msg->GetReflection();
   for (int i = 0; i < r->FieldSize(*msg, f); ++i) {
