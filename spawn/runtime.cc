@@ -155,7 +155,10 @@ bool ReceiveSync(int fd, SyncMessage* m) {
   ssize_t n;
   do {
     n = recv(fd, m, sizeof *m, 0);
-  } while (n < 0 && errno == EINTR);
+    // ECONNRESET: the child ended with a message of ours unread (kJoined, say, sent while it
+    // was failing). The kernel reports that once, before what the child sent: its error is
+    // still queued behind it.
+  } while (n < 0 && (errno == EINTR || errno == ECONNRESET));
   return n == static_cast<ssize_t>(sizeof *m);
 }
 
@@ -518,7 +521,9 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (!joined.ok()) {
       // A child that failed meanwhile said why: that is the better sentence.
       SyncMessage m = {};
-      if (recv(ours.get(), &m, sizeof m, MSG_DONTWAIT) == sizeof m && m.type == kError) {
+      ssize_t n = recv(ours.get(), &m, sizeof m, MSG_DONTWAIT);
+      if (n < 0 && errno == ECONNRESET) n = recv(ours.get(), &m, sizeof m, MSG_DONTWAIT);  // see ReceiveSync
+      if (n == sizeof m && m.type == kError) {
         return ChildError(m);
       }
       return joined;
