@@ -150,11 +150,12 @@ std::string RootDefault() {
   return absl::StrCat("/tmp/spawn-", geteuid());
 }
 
-// One whole message from the child; false when it closed its end (it died).
-bool ReceiveSync(int fd, SyncMessage* m) {
+// One whole message from the child; false when it closed its end (it died), or, with
+// MSG_DONTWAIT, when none is there yet.
+bool ReceiveSync(int fd, SyncMessage* m, int flags = 0) {
   ssize_t n;
   do {
-    n = recv(fd, m, sizeof *m, 0);
+    n = recv(fd, m, sizeof *m, flags);
     // ECONNRESET: the child ended with a message of ours unread (kJoined, say, sent while it
     // was failing). The kernel reports that once, before what the child sent: its error is
     // still queued behind it.
@@ -521,9 +522,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
     if (!joined.ok()) {
       // A child that failed meanwhile said why: that is the better sentence.
       SyncMessage m = {};
-      ssize_t n = recv(ours.get(), &m, sizeof m, MSG_DONTWAIT);
-      if (n < 0 && errno == ECONNRESET) n = recv(ours.get(), &m, sizeof m, MSG_DONTWAIT);  // see ReceiveSync
-      if (n == sizeof m && m.type == kError) {
+      if (ReceiveSync(ours.get(), &m, MSG_DONTWAIT) && m.type == kError) {
         return ChildError(m);
       }
       return joined;
