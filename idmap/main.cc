@@ -4,11 +4,11 @@
 
 #include "idmap/commands.h"
 #include "idmap/idmap_flags.h"
-#include "lib/main.h"
+#include "lib/setuid_main.h"
 #include "lib/status.h"
 
 int main(int argc, char** argv) {
-  return gdn::RunSetuidMain(
+  gdn::RunSetuidMain(
       argc, argv, gdn::idmap::kUsage, [](const std::vector<std::string>& args) -> absl::Status {
         ASSIGN_OR_RETURN(gdn::idmap::Command cmd, gdn::idmap::ParseCommandLine(args));
         if (auto* show = std::get_if<gdn::idmap::ShowCommand>(&cmd)) {

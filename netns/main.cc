@@ -1,20 +1,15 @@
 // netns: the network plugin of gdn (Garden's protocol, GARDEN_API.md §5.7), a CNI runtime
 // that is installed setuid root. See flags.h for the command line and netns.h for the actions.
-#include "lib/main.h"
-
-#include <unistd.h>
+#include "lib/setuid_main.h"
 
 #include "lib/status.h"
 #include "netns/flags.h"
 #include "netns/netns.h"
 
 int main(int argc, char** argv) {
-  int code = gdn::RunSetuidMain(
+  gdn::RunSetuidMain(
       argc, argv, gdn::netns::kUsage, [](const std::vector<std::string>& args) -> absl::Status {
         ASSIGN_OR_RETURN(gdn::netns::Invocation inv, gdn::netns::ParseCommandLine(args));
         return gdn::netns::Main(inv);
       });
-  // Everything was written with write(2); the static destructors have nothing to flush, and
-  // skipping them is a tenth of a millisecond of every run.
-  _exit(code);
 }

@@ -1,10 +1,9 @@
-// main_probe [--setuid] COMMAND: exercises lib/main.
+// main_probe COMMAND: exercises lib/main (setuid_probe: lib/setuid_main).
 //   ok                  exits 0
 //   fail CODE MESSAGE   returns a status of that absl code (number) with MESSAGE
 //   env                 prints the environment it was left with
 //   log                 writes one WARNING line through glog
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include <string>
@@ -48,9 +47,5 @@ absl::Status Body(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && strcmp(argv[1], "--setuid") == 0) {
-    argv[1] = argv[0];
-    return gdn::RunSetuidMain(argc - 1, argv + 1, "main_probe --setuid COMMAND", Body);
-  }
   return gdn::RunMain(argc, argv, "main_probe COMMAND", Body);
 }
