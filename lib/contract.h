@@ -9,13 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
+#include "lib/json_options.h"
 
 namespace gdn {
-
-struct ParseOptions {
-  // OCI documents must ignore unknown properties; our own contracts reject them.
-  bool ignore_unknown_fields = false;
-};
 
 // Parses JSON text into `msg`. A malformed document or an unknown field is InvalidArgument
 // with a message that names the offending field.
@@ -25,15 +21,6 @@ absl::Status ParseJson(absl::string_view json, google::protobuf::Message* msg,
 // Reads one message from the file `path`, or from stdin when `path` is "-".
 absl::Status ReadJsonMessage(absl::string_view path, google::protobuf::Message* msg,
                              const ParseOptions& options = {});
-
-struct PrintOptions {
-  bool pretty = false;
-  // Field names as declared (snake_case, our contracts) or their json_name (documents
-  // defined by others, such as OCI's "ociVersion" and "containerID").
-  bool json_names = false;
-  // Print fields that hold their default value.
-  bool defaults = false;
-};
 
 // The message as JSON text, followed by a newline.
 std::string ToJson(const google::protobuf::Message& msg, const PrintOptions& options = {});

@@ -16,26 +16,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
+#include "lib/json_options.h"
 
 namespace gdn {
-
-struct GoJsonReadOptions {
-  // Go ignores keys it has no field for; so do we by default.
-  bool ignore_unknown_fields = true;
-};
-
-struct GoJsonWriteOptions {
-  // Print scalar fields that hold their zero value (Go fields without omitempty).
-  // Fields declared `optional` are printed whenever they are set, like Go pointers.
-  bool emit_zero_values = false;
-  // Print enums as numbers, as Go does for its integer-typed enums.
-  bool enums_as_numbers = true;
-  // Keys as the fields' json_name (OCI's "ociVersion", "containerID") instead of their
-  // declared names.
-  bool json_names = false;
-  // Indent nested values by this many spaces; -1 prints compactly.
-  int indent = -1;
-};
 
 // Parses JSON from a Go peer into `msg` (cleared first). InvalidArgument on malformed input.
 absl::Status GoJsonToMessage(absl::string_view json, google::protobuf::Message* msg,

@@ -1,20 +1,18 @@
 #include "lib/proto_json.h"
 
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/reflection.h"
 #include "google/protobuf/wire_format_lite.h"
+#include "lib/json_value.h"
 #include "lib/status.h"
 
 namespace gdn {
@@ -27,49 +25,8 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 using Json = nlohmann::ordered_json;
 
-absl::Status Bad(const std::string& path, const std::string& why) {
-  return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "the document" : path, ": ", why));
-}
-
-// An integer from a JSON number (integral) or a string holding one, within [lo, hi].
-template <typename T>
-absl::Status Integer(const Json& v, const std::string& path, T* out) {
-  if (v.is_number_integer()) {
-    if (v.is_number_unsigned()) {
-      uint64_t u = v.get<uint64_t>();
-      if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return Bad(path, "out of range");
-      *out = static_cast<T>(u);
-      return absl::OkStatus();
-    }
-    int64_t i = v.get<int64_t>();
-    if (i < 0 && !std::numeric_limits<T>::is_signed) return Bad(path, "negative for an unsigned field");
-    if (std::numeric_limits<T>::is_signed &&
-        (i < static_cast<int64_t>(std::numeric_limits<T>::min()) || i > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
-      return Bad(path, "out of range");
-    }
-    if (!std::numeric_limits<T>::is_signed && static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
-      return Bad(path, "out of range");
-    }
-    *out = static_cast<T>(i);
-    return absl::OkStatus();
-  }
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::floor(d) != d || d < static_cast<double>(std::numeric_limits<T>::min()) ||
-        d > static_cast<double>(std::numeric_limits<T>::max())) {
-      return Bad(path, "not an integer in range");
-    }
-    *out = static_cast<T>(d);
-    return absl::OkStatus();
-  }
-  if (v.is_string()) {
-    T n = 0;
-    if (!absl::SimpleAtoi(v.get<std::string>(), &n)) return Bad(path, "not an integer");
-    *out = n;
-    return absl::OkStatus();
-  }
-  return Bad(path, "expected an integer");
-}
+using json_value::Bad;
+using json_value::Integer;
 
 absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& path, Message* msg, bool repeated,
                    bool ignore_unknown);
@@ -138,7 +95,7 @@ absl::Status Object(const Json& json, Message* msg, const std::string& path, boo
     for (int i = 0; f == nullptr && i < d->field_count(); ++i) {
       if (d->field(i)->json_name() == key) f = d->field(i);
     }
-    std::string sub = path.empty() ? key : absl::StrCat(path, ".", key);
+    std::string sub = json_value::Member(path, key);
     if (f == nullptr) {
       if (ignore_unknown) continue;
       return Bad(sub, absl::StrCat("no such field in ", d->name()));
@@ -186,19 +143,15 @@ absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& p
       return Object(v, NewSubMessage(msg, f), path, ignore_unknown);
     }
     case FieldDescriptor::CPPTYPE_STRING: {
-      if (!v.is_string()) return Bad(path, "expected a string");
-      std::string s = v.get<std::string>();
-      if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        std::string raw;
-        if (!absl::Base64Unescape(s, &raw) && !absl::WebSafeBase64Unescape(s, &raw)) return Bad(path, "not base64");
-        s = raw;
-      }
+      std::string s;
+      RETURN_IF_ERROR(json_value::String(v, path, f->type() == FieldDescriptor::TYPE_BYTES, &s));
       repeated ? r->AddString(msg, f, s) : r->SetString(msg, f, s);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_BOOL: {
-      if (!v.is_boolean()) return Bad(path, "expected true or false");
-      repeated ? r->AddBool(msg, f, v.get<bool>()) : r->SetBool(msg, f, v.get<bool>());
+      bool b = false;
+      RETURN_IF_ERROR(json_value::Bool(v, path, &b));
+      repeated ? r->AddBool(msg, f, b) : r->SetBool(msg, f, b);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_INT32: {
@@ -227,13 +180,8 @@ absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& p
     }
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT: {
-      double d;
-      if (v.is_number()) {
-        d = v.get<double>();
-      } else if (v.is_string() && absl::SimpleAtod(v.get<std::string>(), &d)) {
-      } else {
-        return Bad(path, "expected a number");
-      }
+      double d = 0;
+      RETURN_IF_ERROR(json_value::Number(v, path, &d));
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
         repeated ? r->AddDouble(msg, f, d) : r->SetDouble(msg, f, d);
       } else {
