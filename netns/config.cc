@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/fd.h"
-#include "lib/gojson.h"
+#include "lib/lite_json.h"
 #include "lib/status.h"
 #include "netns/ip4.h"
 #include "netns/trust.h"
@@ -47,7 +47,7 @@ std::string DefaultConfigPath(uid_t uid) { return absl::StrCat("/etc/gdn/network
 
 absl::StatusOr<Config> ParseConfig(absl::string_view json) {
   Config c;
-  absl::Status parsed = GoJsonToMessage(json, &c);
+  absl::Status parsed = GoJsonToLite(json, &c);
   if (!parsed.ok()) return Annotate(parsed, "configuration");
   if (c.cni_plugin_dir().empty()) c.set_cni_plugin_dir(kDefaultPluginDir);
   RETURN_IF_ERROR(NeedAbsolute("cni_plugin_dir", c.cni_plugin_dir(), true));

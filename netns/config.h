@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "netns/netns.pb.h"
+#include "netns/netns.schema.h"
 
 namespace gdn::netns {
 

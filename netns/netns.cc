@@ -22,7 +22,7 @@
 #include "absl/strings/strip.h"
 #include "lib/fd.h"
 #include "lib/file.h"
-#include "lib/gojson.h"
+#include "lib/lite_json.h"
 #include "lib/names.h"
 #include "lib/proc.h"
 #include "lib/status.h"
@@ -120,7 +120,7 @@ absl::Status ParseInput(absl::string_view input, const char* action, Message* ms
   if (absl::StripAsciiWhitespace(input).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(action, " needs its JSON input on stdin"));
   }
-  absl::Status s = GoJsonToMessage(input, msg);
+  absl::Status s = GoJsonToLite(input, msg);
   if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(action, " input: ", s.message()));
   return absl::OkStatus();
 }
@@ -452,7 +452,7 @@ absl::StatusOr<std::string> Network::Up(const std::string& handle, absl::string_
   for (const std::string& s : summary.nameservers) out.add_dns_servers(s);
   for (const std::string& s : config_.search_domains()) out.add_search_domains(s);
   for (const std::string& s : summary.search) out.add_search_domains(s);
-  return MessageToGoJson(out);
+  return LiteToGoJson(out);
 }
 
 absl::StatusOr<std::string> Network::Down(const std::string& handle) {
@@ -512,7 +512,7 @@ absl::StatusOr<std::string> Network::NetIn(const std::string& handle, absl::stri
   }
   GoJsonWriteOptions o;
   o.emit_zero_values = true;
-  return MessageToGoJson(m, o);
+  return LiteToGoJson(m, o);
 }
 
 absl::StatusOr<std::string> Network::NetOut(const std::string& handle,

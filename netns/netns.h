@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "netns/flags.h"
-#include "netns/netns.pb.h"
+#include "netns/netns.schema.h"
 
 namespace gdn::netns {
 

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "netns/netns.pb.h"
+#include "netns/netns.schema.h"
 
 namespace gdn::netns {
 

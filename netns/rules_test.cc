@@ -6,7 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/gojson.h"
+#include "lib/lite_json.h"
 
 namespace gdn::netns {
 namespace {
@@ -17,7 +17,7 @@ using ::testing::IsEmpty;
 
 NetOutRule Rule(const std::string& go_json) {
   NetOutRule r;
-  EXPECT_TRUE(GoJsonToMessage(go_json, &r).ok()) << go_json;
+  EXPECT_TRUE(GoJsonToLite(go_json, &r).ok()) << go_json;
   return r;
 }
 

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/file.h"
 #include "lib/status.h"
 #include "netns/rules.h"
@@ -43,7 +43,7 @@ absl::StatusOr<State> StateFile::Load() const {
   absl::StatusOr<std::string> text = ReadFile(path_);
   if (absl::IsNotFound(text.status())) return state;
   if (!text.ok()) return text.status();
-  absl::Status parsed = ParseJson(*text, &state);
+  absl::Status parsed = ParseLiteJson(*text, &state);
   if (!parsed.ok()) {
     return absl::InternalError(
         absl::StrCat("the state file ", path_, " is damaged: ", parsed.message()));
@@ -52,7 +52,7 @@ absl::StatusOr<State> StateFile::Load() const {
 }
 
 absl::Status StateFile::Save(const State& state) const {
-  return WriteFileAtomic(path_, ToJson(state), 0600);
+  return WriteFileAtomic(path_, LiteToJson(state), 0600);
 }
 
 ContainerState* FindContainer(State* state, const std::string& handle) {

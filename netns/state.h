@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/fd.h"
-#include "netns/netns.pb.h"
+#include "netns/netns.schema.h"
 
 namespace gdn::netns {
 
