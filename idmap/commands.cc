@@ -10,11 +10,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "idmap/idmap.pb.h"
+#include "idmap/idmap.schema.h"
 #include "idmap/policy.h"
-#include "lib/contract.h"
 #include "lib/fd.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
 #include "lib/status.h"
 #include "lib/subid.h"
 
@@ -121,7 +121,7 @@ absl::Status Show(const ShowCommand& cmd) {
     return absl::NotFoundError(absl::StrCat("user ", who.name.empty() ? absl::StrCat(who.uid) : who.name,
                                             " has no ranges in /etc/subuid or /etc/subgid"));
   }
-  return WriteJsonToStdout(out);
+  return WriteAll(STDOUT_FILENO, LiteToJson(out));
 }
 
 absl::Status Apply(const ApplyCommand& cmd) {
