@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "attach/keeper.h"
 #include "attach/protocol.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/proc.h"
@@ -40,7 +40,7 @@ absl::StatusOr<Process> ReadProcess(const std::string& dir) {
     return absl::NotFoundError(absl::StrCat("no process folder ", dir));
   }
   Process p;
-  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kProcessFile), &p);
+  absl::Status s = ReadLiteJson(absl::StrCat(dir, "/", kProcessFile), &p);
   if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat(dir, " holds no process"));
   if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, " is corrupt: ", s.message()));
   return p;
@@ -49,7 +49,7 @@ absl::StatusOr<Process> ReadProcess(const std::string& dir) {
 // The exit status, if the keeper wrote it.
 absl::StatusOr<std::optional<ExitStatus>> ReadExit(const std::string& dir) {
   ExitStatus e;
-  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kExitFile), &e);
+  absl::Status s = ReadLiteJson(absl::StrCat(dir, "/", kExitFile), &e);
   if (absl::IsNotFound(s)) return std::optional<ExitStatus>();
   if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(dir, " is corrupt: ", s.message()));
   return std::optional<ExitStatus>(e);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "attach/attach.pb.h"
+#include "attach/attach.schema.h"
 
 namespace gdn::attach {
 

@@ -24,7 +24,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "attach/protocol.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/proc.h"
 #include "lib/file.h"
@@ -138,7 +138,7 @@ absl::StatusOr<Process> StartKeeper(const RunOptions& o) {
   ASSIGN_OR_RETURN(std::string answer, ReadAll(report.read.get()));
   if (answer == "ok\n") {
     Process p;
-    RETURN_IF_ERROR(ReadJsonMessage(process_path, &p));
+    RETURN_IF_ERROR(ReadLiteJson(process_path, &p));
     return p;
   }
   // A keeper that failed has ended (or is ending) by itself after its report.

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "attach/attach.pb.h"
+#include "attach/attach.schema.h"
 
 namespace gdn::attach {
 

@@ -4,9 +4,9 @@
 
 #include <unistd.h>
 
-#include "attach/attach.pb.h"
+#include "attach/attach.schema.h"
 #include "gtest/gtest.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 
 namespace gdn::attach {
 namespace {
@@ -18,7 +18,7 @@ TEST(KeeperJson, ExitStatusMatchesProtobuf) {
     e.set_exited(exited);
     e.set_code(code);
     e.set_signal(signal);
-    EXPECT_EQ(ExitStatusJson(exited, code, signal), ToJson(e));
+    EXPECT_EQ(ExitStatusJson(exited, code, signal), LiteToJson(e));
   }
 }
 
@@ -30,12 +30,12 @@ TEST(KeeperJson, ProcessMatchesProtobufAndEscapes) {
     p.set_keeper_start_time(123456789012ull);
     p.set_dir(dir);
     p.set_tty(true);
-    EXPECT_EQ(ProcessJson(12, 11, 123456789012ull, dir, true), ToJson(p));
+    EXPECT_EQ(ProcessJson(12, 11, 123456789012ull, dir, true), LiteToJson(p));
     Process back;
-    ASSERT_TRUE(ParseJson(ProcessJson(12, 11, 123456789012ull, dir, true), &back).ok());
+    ASSERT_TRUE(ParseLiteJson(ProcessJson(12, 11, 123456789012ull, dir, true), &back).ok());
     EXPECT_EQ(back.dir(), dir);
   }
-  EXPECT_EQ(ProcessJson(0, 0, 0, "", false), ToJson(Process()));
+  EXPECT_EQ(ProcessJson(0, 0, 0, "", false), LiteToJson(Process()));
 }
 
 TEST(KeeperJson, StartTimeOfItself) { EXPECT_GT(ProcessStartTime(getpid()), 0u); }

@@ -16,7 +16,7 @@
 #include "attach/client.h"
 #include "attach/keeper.h"
 #include "lib/cli.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/main.h"
 #include "lib/status.h"
 #include "spawn/linux_names.h"
@@ -63,7 +63,7 @@ absl::Status Main(const std::vector<std::string>& args) {
     o.buffer_limit = buffer;
     o.argv = f.positional;
     ASSIGN_OR_RETURN(Process p, StartKeeper(o));
-    return WriteJsonToStdout(p);
+    return WriteLiteJsonToStdout(p);
   }
   if (cmd == "connect") {
     ASSIGN_OR_RETURN(ParsedFlags f, ParseFlags(rest, {{"dir"}, {"stdin", 'i', false},
@@ -83,7 +83,7 @@ absl::Status Main(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(std::string dir, Dir(f));
   if (cmd == "status") {
     ASSIGN_OR_RETURN(Status s, GetStatus(dir));
-    return WriteJsonToStdout(s);
+    return WriteLiteJsonToStdout(s);
   }
   if (cmd == "signal") {
     if (f.positional.size() != 1) return UsageError("signal takes one signal name or number");

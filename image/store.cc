@@ -32,10 +32,9 @@ extern char** environ;
 #include "image/digest.h"
 #include "image/quota.h"
 #include "image/reference.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
-#include "lib/gojson.h"
 #include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
@@ -80,7 +79,7 @@ absl::StatusOr<M> ReadBlobJson(const std::string& layout, const Descriptor& d) {
     return absl::InvalidArgumentError(absl::StrCat("blob ", d.digest(), " does not match its digest"));
   }
   M msg;
-  RETURN_IF_ERROR(ParseJson(data, &msg, {/*ignore_unknown_fields=*/true}));
+  RETURN_IF_ERROR(ParseLiteJson(data, &msg, {/*ignore_unknown_fields=*/true}));
   return msg;
 }
 
@@ -181,12 +180,12 @@ absl::Status Store::InitStore(const std::string& path, const IdMap& uid_map, con
   }
   config.set_owner_uid(geteuid());
   config.set_rootless(geteuid() != 0);
-  return WriteFileAtomic(record, ToJson(config), 0644);
+  return WriteFileAtomic(record, LiteToJson(config), 0644);
 }
 
 absl::StatusOr<Store> Store::Open(const std::string& path, const std::string& idmap) {
   StoreConfig config;
-  absl::Status s = ReadJsonMessage(absl::StrCat(path, "/store.json"), &config);
+  absl::Status s = ReadLiteJson(absl::StrCat(path, "/store.json"), &config);
   if (absl::IsNotFound(s)) {
     return absl::NotFoundError(absl::StrCat("no store at ", path, ": run init-store first"));
   }
@@ -342,8 +341,8 @@ absl::StatusOr<ImageRecord> Store::PrepareRegistry(const std::string& uri, Image
   }
   Manifest manifest;
   ImageConfig config;
-  RETURN_IF_ERROR(ParseJson(doc["manifest"].dump(), &manifest, {/*ignore_unknown_fields=*/true}));
-  RETURN_IF_ERROR(ParseJson(doc["config"].dump(), &config, {/*ignore_unknown_fields=*/true}));
+  RETURN_IF_ERROR(ParseLiteJson(doc["manifest"].dump(), &manifest, {/*ignore_unknown_fields=*/true}));
+  RETURN_IF_ERROR(ParseLiteJson(doc["config"].dump(), &config, {/*ignore_unknown_fields=*/true}));
   std::vector<std::string> diff_ids(config.rootfs().diff_ids().begin(), config.rootfs().diff_ids().end());
   if (diff_ids.size() != static_cast<size_t>(manifest.layers_size())) {
     return absl::InvalidArgumentError(absl::StrCat("the config of ", uri, " does not match its manifest's layers"));
@@ -443,7 +442,7 @@ absl::StatusOr<ImageRecord> Store::Prepare(const std::string& uri) {
     return absl::UnimplementedError(absl::StrCat("image source of \"", uri, "\" is not supported yet"));
   }
   Index index;
-  absl::Status read = ReadJsonMessage(absl::StrCat(ref.path, "/index.json"), &index, {true});
+  absl::Status read = ReadLiteJson(absl::StrCat(ref.path, "/index.json"), &index, {true});
   if (absl::IsNotFound(read)) return absl::NotFoundError(absl::StrCat("no OCI layout at ", ref.path));
   RETURN_IF_ERROR(read);
   const Descriptor* chosen = nullptr;
@@ -511,7 +510,7 @@ absl::StatusOr<ImageRecord> Store::PrepareDockerArchive(const ImageReference& re
   }
   ASSIGN_OR_RETURN(std::string listing, ReadFile(dir + "/manifest.json"));
   DockerArchiveManifest manifest;
-  RETURN_IF_ERROR(ParseJson(absl::StrCat("{\"entries\":", listing, "}"), &manifest, {true}));
+  RETURN_IF_ERROR(ParseLiteJson(absl::StrCat("{\"entries\":", listing, "}"), &manifest, {true}));
   const DockerArchiveEntry* chosen = nullptr;
   for (const DockerArchiveEntry& e : manifest.entries()) {
     bool tagged = false;
@@ -531,7 +530,7 @@ absl::StatusOr<ImageRecord> Store::PrepareDockerArchive(const ImageReference& re
   };
   ASSIGN_OR_RETURN(std::string config_path, member(chosen->config()));
   ImageConfig config;
-  RETURN_IF_ERROR(ReadJsonMessage(config_path, &config, {true}));
+  RETURN_IF_ERROR(ReadLiteJson(config_path, &config, {true}));
   std::vector<std::string> blobs;
   for (const std::string& layer : chosen->layers()) {
     ASSIGN_OR_RETURN(std::string blob, member(layer));
@@ -623,7 +622,7 @@ absl::StatusOr<std::string> Store::Create(const std::string& uri, const std::str
   if (options.disk_limit_bytes > 0) RETURN_IF_ERROR(LimitDisk(options, upper, &record));
   // Not synced: like the volatile layer beside it, it outlives the process that writes it, not
   // a machine crash (after which clean finds the folder without its record).
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/image.json", ToJson(record), 0644, Durability::kProcessCrash));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/image.json", LiteToJson(record), 0644, Durability::kProcessCrash));
 
   std::move(undo).Cancel();
   return SpecFragment(record, rootfs, upper, work, config_.rootless());
@@ -640,7 +639,7 @@ absl::StatusOr<std::string> Store::StatsJson(const std::string& handle) {
   RETURN_IF_ERROR(CheckHandle(handle));
   std::string dir = absl::StrCat(path_, "/images/", handle);
   ImageRecord record;
-  absl::Status s = ReadJsonMessage(dir + "/image.json", &record);
+  absl::Status s = ReadLiteJson(dir + "/image.json", &record);
   if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat("no image \"", handle, "\""));
   RETURN_IF_ERROR(s);
   int64_t exclusive = -1;
@@ -659,7 +658,7 @@ absl::StatusOr<std::string> Store::StatsJson(const std::string& handle) {
   stats.mutable_disk_usage()->set_exclusive_bytes_used(exclusive);
   GoJsonWriteOptions print;
   print.emit_zero_values = true;
-  return MessageToGoJson(stats, print) + "\n";
+  return LiteToGoJson(stats, print) + "\n";
 }
 
 absl::StatusOr<std::vector<std::string>> Store::List() {
@@ -683,7 +682,7 @@ absl::Status Store::Clean() {
     ImageRecord r;
     // Creates hold gc.lock shared until their record is written, and we hold it exclusive:
     // a folder without a record is what a killed create left, and uses no layer.
-    if (ReadJsonMessage(absl::StrCat(path_, "/images/", h, "/image.json"), &r).ok()) {
+    if (ReadLiteJson(absl::StrCat(path_, "/images/", h, "/image.json"), &r).ok()) {
       for (const std::string& id : r.layer_ids()) used.insert(id);
     }
   }

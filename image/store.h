@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "image/oci.pb.h"
+#include "image/oci.schema.h"
 #include "image/reference.h"
 #include "lib/idmap.h"
 

@@ -1,5 +1,7 @@
 #include "lib/lite_json.h"
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -10,6 +12,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/fd.h"
+#include "lib/file.h"
 #include "lib/json_value.h"
 #include "lib/status.h"
 #include "nlohmann/json.hpp"
@@ -458,6 +462,19 @@ std::string LiteToJson(const MessageLite& msg, const MessageSchema& schema,
   WriteMode mode{options.json_names, options.defaults, false, false};
   return Dump(DecodeObject(msg.SerializeAsString(), schema, mode), options.pretty ? 2 : -1) +
          "\n";
+}
+
+absl::Status ReadLiteJson(absl::string_view path, const MessageSchema& schema, MessageLite* msg,
+                          const ParseOptions& options) {
+  ASSIGN_OR_RETURN(std::string data, path == "-" ? ReadAll(STDIN_FILENO) : ReadFile(path));
+  absl::Status parsed = ParseLiteJson(data, schema, msg, options);
+  if (!parsed.ok() && path != "-") return Annotate(parsed, std::string(path));
+  return parsed;
+}
+
+absl::Status WriteLiteJsonToStdout(const MessageLite& msg, const MessageSchema& schema,
+                                   const PrintOptions& options) {
+  return WriteAll(STDOUT_FILENO, LiteToJson(msg, schema, options));
 }
 
 absl::Status GoJsonToLite(absl::string_view json, const MessageSchema& schema, MessageLite* msg,

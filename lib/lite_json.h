@@ -34,6 +34,16 @@ absl::Status ParseLiteJson(absl::string_view json, const lite_json::MessageSchem
 std::string LiteToJson(const google::protobuf::MessageLite& msg,
                        const lite_json::MessageSchema& schema, const PrintOptions& options = {});
 
+// As ReadJsonMessage (lib/contract.h): from the file `path` (named in errors), or from stdin
+// when `path` is "-".
+absl::Status ReadLiteJson(absl::string_view path, const lite_json::MessageSchema& schema,
+                          google::protobuf::MessageLite* msg, const ParseOptions& options = {});
+
+// As WriteJsonToStdout (lib/contract.h).
+absl::Status WriteLiteJsonToStdout(const google::protobuf::MessageLite& msg,
+                                   const lite_json::MessageSchema& schema,
+                                   const PrintOptions& options = {});
+
 // As GoJsonToMessage (lib/gojson.h): keys matched as Go does, 64-bit integers as numbers or
 // strings, unknown keys ignored by default. `msg` is cleared first.
 absl::Status GoJsonToLite(absl::string_view json, const lite_json::MessageSchema& schema,
@@ -53,6 +63,14 @@ absl::Status ParseLiteJson(absl::string_view json, M* msg, const ParseOptions& o
 template <typename M>
 std::string LiteToJson(const M& msg, const PrintOptions& options = {}) {
   return LiteToJson(msg, JsonSchemaOf(msg), options);
+}
+template <typename M>
+absl::Status ReadLiteJson(absl::string_view path, M* msg, const ParseOptions& options = {}) {
+  return ReadLiteJson(path, JsonSchemaOf(*msg), msg, options);
+}
+template <typename M>
+absl::Status WriteLiteJsonToStdout(const M& msg, const PrintOptions& options = {}) {
+  return WriteLiteJsonToStdout(msg, JsonSchemaOf(msg), options);
 }
 template <typename M>
 absl::Status GoJsonToLite(absl::string_view json, M* msg, const GoJsonReadOptions& options = {}) {

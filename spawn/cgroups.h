@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 
 namespace gdn::spawn {
 

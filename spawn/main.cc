@@ -28,7 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/cli.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/main.h"
@@ -121,7 +121,7 @@ absl::StatusOr<oci::Resources> UpdateResources(const ParsedFlags& f) {
     } else {
       ASSIGN_OR_RETURN(text, ReadFile(path));
     }
-    RETURN_IF_ERROR(ParseJson(text, &r, {/*ignore_unknown_fields=*/true}));
+    RETURN_IF_ERROR(ParseLiteJson(text, &r, {/*ignore_unknown_fields=*/true}));
   }
   if (f.Has("memory")) {
     ASSIGN_OR_RETURN(int64_t v, Bytes("memory", f.Get("memory")));

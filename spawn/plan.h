@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/idmap.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 #include "spawn/seccomp.h"
 
 namespace gdn::spawn {

@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/testing/testing.h"
 #include "spawn/spec.h"
 

@@ -35,7 +35,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
 #include "lib/proc.h"
@@ -44,11 +44,11 @@
 #include "lib/userns.h"
 #include "lib/names.h"
 #include "spawn/cgroups.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 #include "spawn/init_child.h"
 #include "spawn/linux_names.h"
 #include "spawn/plan.h"
-#include "spawn/record.pb.h"
+#include "spawn/record.schema.h"
 #include "spawn/seccomp.h"
 #include "spawn/sync.h"
 
@@ -268,7 +268,7 @@ absl::StatusOr<UniqueFd> LockDir(const std::string& dir) {
 absl::StatusOr<oci::Spec> ReadSpec(const std::string& bundle) {
   oci::Spec spec;
   std::string path = absl::StrCat(bundle, "/config.json");
-  absl::Status read = ReadJsonMessage(path, &spec, {/*ignore_unknown_fields=*/true});
+  absl::Status read = ReadLiteJson(path, &spec, {/*ignore_unknown_fields=*/true});
   if (absl::IsNotFound(read)) {
     return absl::NotFoundError(absl::StrCat("no config.json in the bundle ", bundle));
   }
@@ -339,7 +339,7 @@ int WaitForwarding(pid_t pid) {
 absl::StatusOr<ProcessPlan> ExecProcessPlan(const ExecOptions& o, const oci::Process& base) {
   oci::Process p;
   if (!o.process_file.empty()) {
-    RETURN_IF_ERROR(ReadJsonMessage(o.process_file, &p, {/*ignore_unknown_fields=*/true}));
+    RETURN_IF_ERROR(ReadLiteJson(o.process_file, &p, {/*ignore_unknown_fields=*/true}));
     return MakeProcessPlan(p);
   }
   if (o.args.empty()) return UsageError("exec needs a command (or --process)");
@@ -570,7 +570,7 @@ absl::StatusOr<int> Runtime::CreateInit(const CreateOptions& o, bool wait_for_st
   for (const std::string& d : cgroups.dirs()) record.add_cgroup_dirs(d);
   // Runtime state: a reboot ends the container too (no fsync).
   RETURN_IF_ERROR(
-      WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), ToJson(record), 0600, Durability::kProcessCrash));
+      WriteFileAtomic(absl::StrCat(dir, "/", kStateFile), LiteToJson(record), 0600, Durability::kProcessCrash));
   if (!o.pid_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(pid), 0644, Durability::kProcessCrash));
   }
@@ -593,7 +593,7 @@ Cgroups CgroupsOf(const Record& r) {
 
 absl::StatusOr<Record> ReadRecord(const std::string& dir, const std::string& id) {
   Record r;
-  absl::Status s = ReadJsonMessage(absl::StrCat(dir, "/", kStateFile), &r);
+  absl::Status s = ReadLiteJson(absl::StrCat(dir, "/", kStateFile), &r);
   if (absl::IsNotFound(s)) return absl::NotFoundError(absl::StrCat("container \"", id, "\" does not exist"));
   if (!s.ok()) return s;
   return r;
@@ -653,7 +653,7 @@ absl::StatusOr<std::string> Runtime::State(const std::string& id) {
   PrintOptions print;
   print.json_names = true;
   print.pretty = true;
-  return ToJson(state, print);
+  return LiteToJson(state, print);
 }
 
 absl::Status Runtime::Kill(const std::string& id, const std::string& signal, bool all) {
@@ -755,7 +755,7 @@ absl::StatusOr<std::string> Runtime::List(const std::string& format, bool quiet)
     s.set_owner(owner);
     PrintOptions print;
     print.json_names = true;
-    std::string one = ToJson(s, print);
+    std::string one = LiteToJson(s, print);
     one.pop_back();
     json.push_back(one);
   }

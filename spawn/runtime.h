@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 
 namespace gdn::spawn {
 

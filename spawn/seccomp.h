@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 
 namespace gdn::spawn {
 

@@ -25,7 +25,7 @@
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/file.h"
 #include "lib/testing/testing.h"
 #include "nlohmann/json.hpp"
@@ -772,7 +772,7 @@ TEST_P(SpawnTest, TheDefaultSeccompProfileRunsProgramsAndRefusesNamespaces) {
       runner_, {bins_->spawn(), "spec", "--bundle", state_->path(), "--seccomp", "default"});
   ASSERT_EQ(spec.exit_code, 0) << spec.err;
   oci::Spec with_default;
-  ASSERT_TRUE(ReadJsonMessage(state_->Join("config.json"), &with_default, {true}).ok());
+  ASSERT_TRUE(ReadLiteJson(state_->Join("config.json"), &with_default, {true}).ok());
   unlink(state_->Join("config.json").c_str());
   ASSERT_EQ(with_default.linux().seccomp().default_action(), "SCMP_ACT_ERRNO");
   *bundle_->spec().mutable_linux()->mutable_seccomp() = with_default.linux().seccomp();

@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "lib/contract.h"
-#include "lib/gojson.h"
+#include "lib/lite_json.h"
 
 namespace gdn::spawn {
 namespace {
@@ -93,7 +92,7 @@ oci::Spec DefaultSpec(const SpecOptions& o) {
 absl::Status MergeImage(const std::string& image_json, oci::Spec* spec) {
   oci::Spec image;
   // The answer comes from a plugin that may be written in Go: read it as Go would.
-  absl::Status parsed = GoJsonToMessage(image_json, &image);
+  absl::Status parsed = GoJsonToLite(image_json, &image);
   if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("image plugin answer: ", parsed.message()));
   if (image.root().path().empty()) {
     return absl::InvalidArgumentError("image plugin answer: root.path is missing");
@@ -124,7 +123,7 @@ std::string SpecJson(const oci::Spec& spec) {
   print.json_names = true;
   print.indent = 2;
   print.enums_as_numbers = false;
-  return MessageToGoJson(spec, print) + "\n";
+  return LiteToGoJson(spec, print) + "\n";
 }
 
 }  // namespace gdn::spawn

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 
 namespace gdn::spawn {
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "lib/contract.h"
+#include "lib/lite_json.h"
 #include "lib/file.h"
 #include "spawn/spec.h"
 
@@ -51,7 +51,7 @@ Bundle::Bundle(const std::string& spawn_binary, const Runner& runner)
   SubprocessResult spec = RunAs(runner, {spawn_binary, "spec", "--bundle", dir_->path(),
                                          runner.rootless ? "--rootless" : "--rootless=false"});
   CHECK(spec.ok()) << spec.err;
-  CHECK(ReadJsonMessage(dir_->Join("config.json"), &spec_, {true}).ok());
+  CHECK(ReadLiteJson(dir_->Join("config.json"), &spec_, {true}).ok());
   if (runner.rootless) {
     // Ids 1..65536 of the container are the test user's subordinate range.
     for (auto* maps : {spec_.mutable_linux()->mutable_uid_mappings(),

@@ -10,7 +10,7 @@
 
 #include "lib/subprocess.h"
 #include "lib/testing/testing.h"
-#include "spawn/config.pb.h"
+#include "spawn/config.schema.h"
 
 namespace gdn::spawn::testing {
 
