@@ -171,6 +171,7 @@ as_user bash -c '
   "$1" apply --pid $pid --uid-map 0:'"$uid"':1 --uid-map 1:1000000:65536 --gid-map 0:'"$gid"':1 --gid-map 1:1000000:65536 &&
     tr -s " " </proc/$pid/uid_map; kill $pid' _ "$work/lib/idmap" >"$out/uid_map" 2>&1
 check "idmap maps the user's ranges" grep -qx " *1 1000000 65536" "$out/uid_map"
+grep -qx " *1 1000000 65536" "$out/uid_map" || sed 's/^/  idmap apply: /' "$out/uid_map"
 
 check "record root-owned 0644 in root-owned 0755 folders" \
   test "$(stat -c '%u:%g %a' "$work/etc/setup/$uid.json" "$work/etc/setup" "$work/etc")" = $'0:0 644\n0:0 755\n0:0 755'
