@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -980,28 +981,36 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
     }
   }
 
+  // In a pid namespace the process is the helper's child, whose pid the helper sends once it
+  // forked it; the child, running meanwhile, may say it is ready (or failed) first. Both are
+  // awaited, whatever their order: waiting for the helper instead would report its exit 0 as
+  // the process's and leave the process an unreaped zombie of the container.
   pid_t process_pid = helper;
-  for (;;) {
+  bool pid_known = !join_pid;
+  std::optional<SyncMessage> outcome;  // kReady or kError
+  while (!outcome.has_value() || !pid_known) {
     SyncMessage m = {};
     if (!ReceiveSync(ours.get(), &m)) {
+      if (outcome.has_value()) break;  // the helper failed before it forked: its own error
       int wstatus;
       waitpid(helper, &wstatus, 0);
       return absl::InternalError("the exec'd process ended before it was ready");
     }
-    if (m.type == kError) {
-      // The one that failed: the helper, or (in a pid namespace) its child, which is ours.
-      // Left unreaped, a zombie of the namespace would keep its init from ever ending.
-      int wstatus;
-      waitpid(process_pid, &wstatus, 0);
-      return ChildError(m);
-    }
     if (m.type == kReady + 100) {
       process_pid = m.err;
+      pid_known = true;
       int wstatus;
       waitpid(helper, &wstatus, 0);
-      continue;
+    } else if (m.type == kError || m.type == kReady) {
+      outcome = m;
     }
-    if (m.type == kReady) break;
+  }
+  if (outcome->type == kError) {
+    // The one that failed: the helper, or (in a pid namespace) its child, which is ours.
+    // Left unreaped, a zombie of the namespace would keep its init from ever ending.
+    int wstatus;
+    waitpid(process_pid, &wstatus, 0);
+    return ChildError(*outcome);
   }
   if (!o.pid_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(o.pid_file, absl::StrCat(process_pid), 0644, Durability::kProcessCrash));

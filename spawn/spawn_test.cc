@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -513,6 +514,40 @@ TEST_P(SpawnTest, ExecTakesEnvCwdAndUser) {
   EXPECT_EQ(Spawn({"exec", "nosuch", "true"}).exit_code, 3);
   EXPECT_EQ(Zombies(), 0);
   EXPECT_EQ(Spawn({"delete", "--force", "ex"}).exit_code, 0);
+}
+
+// In the container's pid namespace the exec'd process is a child that spawn's helper forks
+// and names; the child may report itself before the helper does when the CPUs are busy. Each
+// exec must still report its own process's exit code and reap it: waiting for the helper
+// instead, spawn exited 0 and left a zombie that kept the container's init from dying. Busy
+// loops in sessions of their own (scheduling groups of their own, with autogroups) make that
+// order common: the old code failed this test in every run.
+TEST_P(SpawnTest, ExecOnBusyCpusReportsItsOwnProcessAndReapsIt) {
+  std::vector<pid_t> busy;
+  absl::Cleanup stop_busy = [&busy] {
+    for (pid_t p : busy) {
+      kill(p, SIGKILL);
+      waitpid(p, nullptr, 0);
+    }
+  };
+  for (int i = 0; i < 3; ++i) {
+    pid_t p = fork();
+    ASSERT_GE(p, 0);
+    if (p == 0) {
+      setsid();  // a session of its own: with autogroups, a scheduling group of its own too
+      for (volatile uint64_t n = 0;; n = n + 1) {
+      }
+    }
+    busy.push_back(p);
+  }
+  SetArgs({"sleep", "100"});
+  ASSERT_EQ(Spawn({"run", "-d", "--bundle", bundle_->dir(), "busy"}).exit_code, 0);
+  for (int i = 0; i < 40; ++i) {
+    SubprocessResult r = Spawn({"exec", "busy", "/no/such"});
+    EXPECT_EQ(r.exit_code, 127) << "exec " << i << ": " << r.err;
+  }
+  EXPECT_EQ(Zombies(), 0);
+  EXPECT_EQ(Spawn({"delete", "--force", "busy"}).exit_code, 0);
 }
 
 // exec takes the spec the container was created with (as runc keeps it in its state): a
