@@ -54,8 +54,9 @@ absl::Status Integer(const Json& v, const std::string& path, T* out) {
   }
   if (v.is_number_float()) {
     double d = v.get<double>();
+    // T's max as a double rounds up to 2^digits, which itself does not fit: compared with <.
     if (std::floor(d) != d || d < static_cast<double>(Limits::min()) ||
-        d > static_cast<double>(Limits::max())) {
+        d >= std::ldexp(1.0, Limits::digits)) {
       return Bad(path, "not an integer in range");
     }
     *out = static_cast<T>(d);

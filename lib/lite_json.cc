@@ -244,17 +244,55 @@ absl::Status EncodeValue(const Json& v, const FieldSchema& f, const ReadMode& mo
   return absl::OkStatus();
 }
 
+// A field's value: an object for a map, an array for a repeated field, else one value.
+absl::Status EncodeField(const Json& v, const FieldSchema& f, const ReadMode& mode,
+                         const Where& where, std::string* out) {
+  if (f.map) {
+    if (!v.is_object()) return Bad(where.path, "expected an object (a map)");
+    std::map<std::string, const Json*> entries;  // sorted, as lib/proto_json takes them
+    for (auto e = v.begin(); e != v.end(); ++e) entries[e.key()] = &e.value();
+    const FieldSchema& value_field = f.message->fields[1];
+    for (const auto& [key, value] : entries) {
+      std::string entry;
+      PutBytes(&entry, 1, key);
+      RETURN_IF_ERROR(EncodeValue(*value, value_field, mode, where.Index(key), &entry));
+      PutBytes(out, f.number, entry);
+    }
+    return absl::OkStatus();
+  }
+  if (f.repeated) {
+    if (!v.is_array()) return Bad(where.path, "expected an array");
+    for (size_t i = 0; i < v.size(); ++i) {
+      RETURN_IF_ERROR(EncodeValue(v[i], f, mode, where.Index(std::to_string(i)), out));
+    }
+    return absl::OkStatus();
+  }
+  return EncodeValue(v, f, mode, where, out);
+}
+
 absl::Status EncodeObject(const Json& obj, const MessageSchema& s, const ReadMode& mode,
                           const Where& where, std::string* out) {
   if (!obj.is_object()) return Bad(where.path, "expected an object");
-  // The last value given for each field (two keys may name one field), in the order the
-  // fields were first named.
+  // Each field's encoding, in the order the fields were first named. Two keys may name one
+  // field (its name and its json_name; for Go also spellings that differ in case). protobuf's
+  // mapping (lib/proto_json) takes each in turn: a repeated field gets both, a message both
+  // merged, a scalar the last, a null clears what came before; joined encodings parse to just
+  // that. Go (lib/gojson) looks every key up first and keeps the last value of each field.
+  std::vector<std::pair<const FieldSchema*, std::string>> fields;
+  auto apply = [&](const FieldSchema* f, const Json& v, const Where& at) -> absl::Status {
+    size_t i = 0;
+    while (i < fields.size() && fields[i].first != f) ++i;
+    if (i == fields.size()) fields.emplace_back(f, std::string());
+    std::string& encoded = fields[i].second;
+    if (mode.go_keys || v.is_null()) encoded.clear();
+    return v.is_null() ? absl::OkStatus() : EncodeField(v, *f, mode, at, &encoded);
+  };
   struct Given {
     const FieldSchema* field;
     const Json* value;
     Where where;
   };
-  std::vector<Given> given;
+  std::vector<Given> given;  // Go's: the last value of each field
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     const std::string& key = it.key();
     const FieldSchema* f = FindField(s, key, mode.go_keys);
@@ -269,6 +307,10 @@ absl::Status EncodeObject(const Json& obj, const MessageSchema& s, const ReadMod
       }
       return Bad(sub.path, absl::StrCat("no such field in ", s.name));
     }
+    if (!mode.go_keys) {
+      RETURN_IF_ERROR(apply(f, it.value(), sub));
+      continue;
+    }
     Given g{f, &it.value(), std::move(sub)};
     bool replaced = false;
     for (Given& earlier : given) {
@@ -279,30 +321,8 @@ absl::Status EncodeObject(const Json& obj, const MessageSchema& s, const ReadMod
     }
     if (!replaced) given.push_back(std::move(g));
   }
-  for (const Given& g : given) {
-    const FieldSchema& f = *g.field;
-    const Json& v = *g.value;
-    if (v.is_null()) continue;  // null: unset
-    if (f.map) {
-      if (!v.is_object()) return Bad(g.where.path, "expected an object (a map)");
-      std::map<std::string, const Json*> entries;  // sorted, as lib/proto_json takes them
-      for (auto e = v.begin(); e != v.end(); ++e) entries[e.key()] = &e.value();
-      const FieldSchema& value_field = f.message->fields[1];
-      for (const auto& [key, value] : entries) {
-        std::string entry;
-        PutBytes(&entry, 1, key);
-        RETURN_IF_ERROR(EncodeValue(*value, value_field, mode, g.where.Index(key), &entry));
-        PutBytes(out, f.number, entry);
-      }
-    } else if (f.repeated) {
-      if (!v.is_array()) return Bad(g.where.path, "expected an array");
-      for (size_t i = 0; i < v.size(); ++i) {
-        RETURN_IF_ERROR(EncodeValue(v[i], f, mode, g.where.Index(std::to_string(i)), out));
-      }
-    } else {
-      RETURN_IF_ERROR(EncodeValue(v, f, mode, g.where, out));
-    }
-  }
+  for (const Given& g : given) RETURN_IF_ERROR(apply(g.field, *g.value, g.where));
+  for (const auto& [f, encoded] : fields) out->append(encoded);
   return absl::OkStatus();
 }
 

@@ -57,6 +57,17 @@ const std::vector<std::string> kDocuments = {
     R"({"source":"STDWHAT"})",
     R"({"source":9})",
     R"({"handle":7})",
+    // One field named twice (name and json_name): taken in turn by protobuf's mapping, the
+    // last kept by Go's; and a bad value before an unknown key.
+    R"({"bind_mounts":[{"src_path":"/a"}],"bindMounts":[{"src_path":"/b"}]})",
+    R"({"properties":{"a":"1"},"exit_status":3,"exitStatus":null,"source":1,"source":"STDERR"})",
+    R"({"limits":{"memory_limits":{"limit_in_bytes":1},"memoryLimits":{}}})",
+    R"({"grace_time":"x","graceTime":1})",
+    R"({"handle":7,"nope":1})",
+    // Integral doubles at and past the 64-bit limits.
+    R"({"ids":[18446744073709551616]})",
+    R"({"grace_time":9.223372036854775808e18})",
+    R"({"grace_time":-9.223372036854775808e18,"exit_status":2147483648.0})",
     R"([1,2])",
     R"("a")",
     R"({"handle":)",
@@ -148,6 +159,11 @@ TEST(LiteJson, FillsTheGeneratedMessage) {
   EXPECT_TRUE(lite.has_exit_status());
   EXPECT_EQ(lite.source(), testdata::lite::Spec::STDOUT);
   EXPECT_EQ(lite.properties().at("a"), "b");
+  // Integral doubles just past a 64-bit type's range do not fit it (they once became 0).
+  EXPECT_FALSE(GoJsonToLite(R"({"ids":[18446744073709551616]})", &lite).ok());
+  EXPECT_FALSE(GoJsonToLite(R"({"grace_time":9.223372036854775808e18})", &lite).ok());
+  ASSERT_TRUE(GoJsonToLite(R"({"grace_time":-9.223372036854775808e18})", &lite).ok());
+  EXPECT_EQ(lite.grace_time(), INT64_MIN);
 }
 
 }  // namespace

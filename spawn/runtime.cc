@@ -991,9 +991,13 @@ absl::StatusOr<int> Runtime::Exec(const ExecOptions& o) {
   while (!outcome.has_value() || !pid_known) {
     SyncMessage m = {};
     if (!ReceiveSync(ours.get(), &m)) {
-      if (outcome.has_value()) break;  // the helper failed before it forked: its own error
+      // The helper failed before it forked: its own error, and its pid is the one to reap.
+      if (outcome.has_value() && outcome->type == kError) break;
       int wstatus;
-      waitpid(helper, &wstatus, 0);
+      waitpid(process_pid, &wstatus, 0);
+      if (outcome.has_value()) {
+        return absl::InternalError("spawn's helper ended without naming the exec'd process");
+      }
       return absl::InternalError("the exec'd process ended before it was ready");
     }
     if (m.type == kReady + 100) {
