@@ -20,9 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "attach/keeper.h"
 #include "attach/protocol.h"
-#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
 #include "lib/proc.h"
 #include "lib/status.h"
 

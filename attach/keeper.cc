@@ -24,10 +24,10 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "attach/protocol.h"
-#include "lib/lite_json.h"
 #include "lib/fd.h"
-#include "lib/proc.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
+#include "lib/proc.h"
 #include "lib/status.h"
 
 extern char** environ;

@@ -23,24 +23,24 @@ extern char** environ;
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "image/digest.h"
 #include "image/quota.h"
 #include "image/reference.h"
-#include "lib/lite_json.h"
 #include "lib/fd.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
+#include "lib/names.h"
 #include "lib/proc.h"
 #include "lib/status.h"
 #include "lib/subprocess.h"
 #include "lib/userns.h"
 #include "nlohmann/json.hpp"
-#include "lib/names.h"
 
 namespace gdn::image {
 namespace {

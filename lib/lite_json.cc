@@ -16,6 +16,7 @@
 #include "lib/file.h"
 #include "lib/json_value.h"
 #include "lib/status.h"
+#include "lib/wire.h"
 #include "nlohmann/json.hpp"
 
 namespace gdn {
@@ -28,52 +29,19 @@ using lite_json::EnumSchema;
 using lite_json::FieldSchema;
 using lite_json::Kind;
 using lite_json::MessageSchema;
+using wire::kFixed32;
+using wire::kFixed64;
+using wire::kLengthDelimited;
+using wire::kVarint;
+using wire::PutBytes;
+using wire::PutFixed;
+using wire::PutTag;
+using wire::PutVarint;
+using wire::ReadFixed;
+using wire::ReadVarint;
+using wire::WireType;
 
-// ---- The binary form (protobuf's wire format), as far as the schemas need it ----
-
-enum WireType { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
-
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void PutTag(std::string* out, int number, WireType type) {
-  PutVarint(out, (static_cast<uint64_t>(number) << 3) | type);
-}
-
-void PutBytes(std::string* out, int number, absl::string_view bytes) {
-  PutTag(out, number, kLengthDelimited);
-  PutVarint(out, bytes.size());
-  out->append(bytes.data(), bytes.size());
-}
-
-void PutFixed(std::string* out, int number, uint64_t bits, int size) {
-  PutTag(out, number, size == 8 ? kFixed64 : kFixed32);
-  for (int i = 0; i < size; ++i) out->push_back(static_cast<char>(bits >> (8 * i)));
-}
-
-bool ReadVarint(absl::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    uint8_t b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-bool ReadFixed(absl::string_view* in, int size, uint64_t* v) {
-  if (in->size() < static_cast<size_t>(size)) return false;
-  *v = 0;
-  for (int i = 0; i < size; ++i) *v |= static_cast<uint64_t>(static_cast<uint8_t>((*in)[i])) << (8 * i);
-  in->remove_prefix(size);
-  return true;
-}
+// ---- The binary form (lib/wire.h), read into fields ----
 
 // One field's value on the wire: a varint or fixed-size number, or bytes.
 struct WireValue {
@@ -468,13 +436,13 @@ absl::Status ParseLiteJson(absl::string_view json, const MessageSchema& schema, 
     return absl::InvalidArgumentError(
         absl::StrCat("invalid ", schema.name, " document: malformed JSON"));
   }
-  std::string wire;
-  absl::Status s = EncodeObject(doc, schema, {false, options.ignore_unknown_fields}, {}, &wire);
+  std::string encoded;
+  absl::Status s = EncodeObject(doc, schema, {false, options.ignore_unknown_fields}, {}, &encoded);
   if (!s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid ", schema.name, " document: ", s.message()));
   }
-  return Finish(wire, schema, msg);
+  return Finish(encoded, schema, msg);
 }
 
 std::string LiteToJson(const MessageLite& msg, const MessageSchema& schema,
@@ -507,13 +475,13 @@ absl::Status GoJsonToLite(absl::string_view json, const MessageSchema& schema, M
   if (!doc.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("expected a JSON object for ", schema.name));
   }
-  std::string wire;
-  absl::Status s = EncodeObject(doc, schema, {true, options.ignore_unknown_fields}, {}, &wire);
+  std::string encoded;
+  absl::Status s = EncodeObject(doc, schema, {true, options.ignore_unknown_fields}, {}, &encoded);
   if (absl::IsNotFound(s)) return absl::InvalidArgumentError(s.message());
   if (!s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid ", schema.name, ": ", s.message()));
   }
-  return Finish(wire, schema, msg);
+  return Finish(encoded, schema, msg);
 }
 
 std::string LiteToGoJson(const MessageLite& msg, const MessageSchema& schema,

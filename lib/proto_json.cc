@@ -8,12 +8,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/reflection.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "lib/json_value.h"
 #include "lib/status.h"
+#include "lib/wire.h"
 
 namespace gdn {
 namespace {
@@ -31,27 +29,12 @@ using json_value::Integer;
 absl::Status Value(const Json& v, const FieldDescriptor* f, const std::string& path, Message* msg, bool repeated,
                    bool ignore_unknown);
 
-// Field `number` holding `payload` (a string, or an encoded message) in protobuf's binary form.
-std::string EncodeLengthDelimited(int number, const std::string& payload) {
-  using google::protobuf::internal::WireFormatLite;
-  std::string wire;
-  google::protobuf::io::StringOutputStream stream(&wire);
-  {
-    google::protobuf::io::CodedOutputStream out(&stream);
-    out.WriteTag(WireFormatLite::MakeTag(number, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-    out.WriteVarint32(static_cast<uint32_t>(payload.size()));
-    out.WriteString(payload);
-  }
-  return wire;
-}
-
 // `msg` with field `f` added to it in protobuf's binary form: `payload` (an encoded message)
 // under f's tag. Parsing it leaves the new sub-message where the generated code puts it.
 void MergeEncodedField(Message* msg, const FieldDescriptor* f, const std::string& payload) {
-  std::string wire = EncodeLengthDelimited(f->number(), payload);
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(wire.data()),
-                                           static_cast<int>(wire.size()));
-  msg->MergePartialFromCodedStream(&in);
+  std::string encoded;
+  wire::PutBytes(&encoded, f->number(), payload);
+  msg->MergeFromString(encoded);
 }
 
 // A sub-message of `msg` in its message field `f` (a new one appended, when f is repeated),
@@ -75,7 +58,11 @@ Message* NewSubMessage(Message* msg, const FieldDescriptor* f) {
 std::map<std::string, Message*> AddMapEntries(Message* msg, const FieldDescriptor* f,
                                               const std::vector<std::string>& keys) {
   const FieldDescriptor* kf = f->message_type()->map_key();
-  for (const std::string& key : keys) MergeEncodedField(msg, f, EncodeLengthDelimited(kf->number(), key));
+  for (const std::string& key : keys) {
+    std::string entry;
+    wire::PutBytes(&entry, kf->number(), key);
+    MergeEncodedField(msg, f, entry);
+  }
   std::map<std::string, Message*> entries;
   const Reflection* r = msg->GetReflection();
   for (int i = 0; i < r->FieldSize(*msg, f); ++i) {

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "lib/lite_json.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
 #include "lib/status.h"
 #include "netns/rules.h"
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "lib/lite_json.h"
 #include "lib/file.h"
+#include "lib/lite_json.h"
 #include "spawn/spec.h"
 
 namespace gdn::spawn::testing {
